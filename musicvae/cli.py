@@ -1,0 +1,240 @@
+"""``musicvae`` command line: thin wrappers over the package, with Magenta's flag names."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="musicvae", description="Hierarchical MusicVAE for 4-bar drum grooves.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="MIDI folder -> 4-bar training windows per split")
+    p.add_argument("--examples_path", required=True, type=Path, help="GMD-style folder (info.csv) or any MIDI tree")
+    p.add_argument("--output_dir", required=True, type=Path)
+    p.add_argument("--slice_bars", type=_positive_int, default=4, help="window length in bars (default 4)")
+    p.add_argument("--gap_bars", type=_positive_int, default=1, help="empty bars that end a track (default 1)")
+    p.add_argument("--max_bars", type=_positive_int, default=100, help="truncate tracks to this many bars")
+    p.add_argument("--max_tensors_per_notesequence", type=int, default=0,
+                   help="cap on windows per file; 0 = no cap (default; Magenta uses 5)")
+    p.add_argument("--num_workers", type=_positive_int, default=None, help="processes (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the capped random choice")
+
+    p = sub.add_parser("train", help="train or evaluate a model (resumes automatically)")
+    p.add_argument("--config", required=True, help="a registered config name (see `musicvae info --list`)")
+    p.add_argument("--run_dir", required=True, type=Path, help="checkpoints and TensorBoard logs go here")
+    p.add_argument("--mode", choices=["train", "eval"], default="train")
+    p.add_argument("--examples_path", required=True, type=Path,
+                   help="a `musicvae prepare` output folder, or a MIDI folder (prepared into RUN_DIR/data)")
+    p.add_argument("--num_steps", type=_positive_int, default=200000, help="total steps to train (default 200000)")
+    p.add_argument("--hparams", default="", help="overrides, e.g. batch_size=64,free_bits=96")
+    p.add_argument("--eval_split", default="validation", help="split for --mode eval (default validation)")
+    p.add_argument("--checkpoint_secs", type=float, default=60.0, help="seconds between checkpoints (default 60)")
+    p.add_argument("--checkpoints_to_keep", type=_positive_int, default=3)
+    p.add_argument("--eval_every_steps", type=int, default=0, help="validation metrics every N steps (0 = off)")
+    p.add_argument("--eval_examples", type=_positive_int, default=512, help="validation windows for that check")
+    p.add_argument("--log_every_steps", type=_positive_int, default=10)
+    p.add_argument("--num_threads", type=_positive_int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("generate", help="sample or interpolate 4-bar grooves to MIDI files")
+    p.add_argument("--config", default=None, help="expected config name (checked against the checkpoint)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", "--checkpoint_file", dest="checkpoint", type=Path, default=None,
+                        help="a model folder (default: the shipped model for the mode)")
+    source.add_argument("--run_dir", type=Path, default=None, help="use the newest checkpoint of a training run")
+    p.add_argument("--mode", choices=["sample", "interpolate"], required=True)
+    p.add_argument("--num_outputs", type=_positive_int, default=5,
+                   help="grooves to write; for interpolate, both endpoints included (default 5)")
+    p.add_argument("--temperature", type=float, default=0.5, help="softmax temperature, 0 = greedy (default 0.5)")
+    p.add_argument("--input_midi_1", type=Path)
+    p.add_argument("--input_midi_2", type=Path)
+    p.add_argument("--window_1", type=int, default=None, help="which 4-bar window of input 1 (see inspect)")
+    p.add_argument("--window_2", type=int, default=None, help="which 4-bar window of input 2")
+    p.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
+    p.add_argument("--output_dir", required=True, type=Path)
+    p.add_argument("--qpm", type=float, default=120.0, help="tempo of the written MIDI (default 120)")
+    p.add_argument("--seed", type=int, default=None)
+
+    p = sub.add_parser("inspect", help="what the loader finds in MIDI files")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+
+    p = sub.add_parser("info", help="config details and parameter counts")
+    p.add_argument("--config", default="hier-drums_4bar_small")
+    p.add_argument("--hparams", default="")
+    p.add_argument("--list", action="store_true", help="list registered configs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = globals()[f"run_{args.command}"]
+    try:
+        return handler(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, RuntimeError) as error:  # our one-line errors
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run_prepare(args) -> int:
+    from musicvae.data import PrepareSettings, prepare
+
+    settings = PrepareSettings(args.slice_bars, args.gap_bars, args.max_bars, args.max_tensors_per_notesequence, args.seed)
+    counts = prepare(args.examples_path, args.output_dir, settings, args.num_workers)
+    manifest = json.loads((args.output_dir / "manifest.json").read_text())
+    if manifest["rejected"]:
+        print(f"{len(manifest['rejected'])} files gave no window (reasons in {args.output_dir / 'manifest.json'})")
+    print(f"windows: train={counts['train']} validation={counts['validation']} test={counts['test']}")
+    return 0
+
+
+def _data_dir(args) -> Path:
+    if (args.examples_path / "manifest.json").exists():
+        return args.examples_path
+    from musicvae.data import PrepareSettings, prepare
+
+    data_dir = args.run_dir / "data"
+    if not (data_dir / "manifest.json").exists():
+        print(f"preparing {args.examples_path} into {data_dir}")
+        prepare(args.examples_path, data_dir, PrepareSettings())
+    return data_dir
+
+
+def run_train(args) -> int:
+    import torch
+
+    from musicvae.configs import get_config
+
+    torch.set_num_threads(args.num_threads or os.cpu_count() or 1)
+    config = get_config(args.config, args.hparams)
+    data_dir = _data_dir(args)
+    if args.mode == "eval":
+        from musicvae.checkpoint import load_model
+        from musicvae.data import load_split
+        from musicvae.train import evaluate
+
+        model, meta = load_model(args.run_dir)
+        split = load_split(data_dir, args.eval_split)
+        result = {"config": meta["config"], "step": meta["step"], "split": args.eval_split,
+                  **evaluate(model, split.tokens, batch_size=256)}
+        print(json.dumps(result))
+        return 0
+    from musicvae.train import train
+
+    result = train(config, args.run_dir, data_dir, args.num_steps, args.checkpoint_secs, args.checkpoints_to_keep,
+                   args.eval_every_steps, args.eval_examples, args.log_every_steps, args.seed)
+    print(json.dumps(result))
+    return 0
+
+
+def _load_input(path: Path, window: int | None):
+    from musicvae.loader import InputError, load_grooves
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the file ({error.strerror}).") from None
+    loaded = load_grooves(data, path.name)
+    index = loaded.default_index if window is None else window
+    if not 0 <= index < len(loaded.windows):
+        raise InputError(f"{path}: window {index} does not exist (it has {len(loaded.windows)}; see inspect).")
+    return loaded.windows[index]
+
+
+def run_generate(args) -> int:
+    from musicvae.api import DEFAULT_INTERPOLATE_MODEL, DEFAULT_SAMPLE_MODEL, TrainedModel, shipped_checkpoint
+
+    if args.checkpoint or args.run_dir:
+        model = TrainedModel.load(args.checkpoint or args.run_dir)
+    else:
+        model = TrainedModel.load(shipped_checkpoint(
+            DEFAULT_SAMPLE_MODEL if args.mode == "sample" else DEFAULT_INTERPOLATE_MODEL))
+    if args.config and args.config != model.name:
+        raise ValueError(f"--config {args.config} does not match the checkpoint's config {model.name}")
+    if args.mode == "sample":
+        patterns = model.sample(args.num_outputs, args.temperature, args.seed, qpm=args.qpm)
+    else:
+        if not (args.input_midi_1 and args.input_midi_2):
+            raise ValueError("--mode interpolate needs --input_midi_1 and --input_midi_2")
+        if args.num_outputs < 2:
+            raise ValueError("--num_outputs must be at least 2 for interpolate (both endpoints count)")
+        a = _load_input(args.input_midi_1, args.window_1)
+        b = _load_input(args.input_midi_2, args.window_2)
+        patterns = model.interpolate(a, b, args.num_outputs, args.method, args.temperature, args.seed)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    for i, pattern in enumerate(patterns):
+        path = args.output_dir / f"{model.name}_{args.mode}_{i + 1:02d}-of-{len(patterns):02d}.mid"
+        tmp = path.with_suffix(".mid.tmp")
+        tmp.write_bytes(pattern.to_midi_bytes(args.qpm))
+        os.replace(tmp, path)
+        print(path)
+    return 0
+
+
+def run_inspect(args) -> int:
+    from musicvae.loader import InputError, load_grooves
+
+    failures = 0
+    for path in args.files:
+        try:
+            loaded = load_grooves(path.read_bytes(), path.name)
+        except InputError as error:
+            failures += 1
+            _report(args, path, {"ok": False, "reason": str(error)}, f"{path}: {error}")
+            continue
+        except OSError as error:
+            failures += 1
+            _report(args, path, {"ok": False, "reason": error.strerror}, f"{path}: cannot read ({error.strerror}).")
+            continue
+        info = {"ok": True, **loaded.summary, "notices": loaded.notices,
+                "window_list": [{"index": i, "source": w.source, "hits": w.num_hits} for i, w in enumerate(loaded.windows)],
+                "default_window": loaded.default_index}
+        lines = [f"{path}: {loaded.summary['windows']} usable 4-bar window(s); tempo {loaded.summary['qpm']} qpm; "
+                 f"meter {', '.join(loaded.summary['meters'])}; {loaded.summary['drum_notes']} drum notes kept"]
+        lines += [f"  note: {n}" for n in loaded.notices]
+        lines += [f"  [{w['index']}] {w['source']} ({w['hits']} hits)" for w in info["window_list"][:50]]
+        if len(loaded.windows) > 50:
+            lines.append(f"  ... {len(loaded.windows) - 50} more")
+        _report(args, path, info, "\n".join(lines))
+    return 1 if failures else 0
+
+
+def _report(args, path: Path, info: dict, text: str) -> None:
+    print(json.dumps({"file": str(path), **info}) if args.json else text)
+
+
+def run_info(args) -> int:
+    from musicvae.configs import CONFIGS, get_config
+    from musicvae.model import MusicVAE
+
+    if args.list:
+        for name, config in CONFIGS.items():
+            print(f"{name}: {config.description}")
+        return 0
+    config = get_config(args.config, args.hparams)
+    model = MusicVAE(config.hparams)
+    total = model.num_parameters()
+    extra = sum(p.numel() for n, p in model.named_parameters() if "bias_hh" in n)
+    print(json.dumps({"config": config.name, "hparams": config.hparams.to_dict()}, indent=1))
+    print(f"parameters: {total:,} ({total - extra:,} with TF's single LSTM bias; "
+          f"PyTorch's second LSTM bias adds {extra:,})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

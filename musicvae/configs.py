@@ -1,0 +1,159 @@
+"""Named model configs: plain data in a registry, overridable with ``--hparams=k=v,...``.
+
+Values follow Magenta's ``configs.py`` and the spec (§2.7, §3).  A checkpoint stores the
+config name and the full hparams dict, so a checkpoint folder alone rebuilds its model.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class HParams:
+    # data / representation
+    max_seq_len: int = 64
+    slice_bars: int = 4
+    # model
+    decoder: str = "hierarchical"  # "hierarchical" | "flat"
+    z_size: int = 256
+    enc_rnn_size: tuple[int, ...] = (512,)
+    dec_rnn_size: tuple[int, ...] = (256, 256)
+    level_lengths: tuple[int, ...] = (4, 16)
+    disable_autoregression: bool = True
+    dropout_keep_prob: float = 1.0
+    token_dropout: float = 0.0  # "word dropout": chance a decoder input token is replaced by zeros
+    # objective
+    free_bits: float = 48.0
+    max_beta: float = 0.2
+    beta_rate: float = 0.0
+    # optimisation
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    decay_rate: float = 0.9999
+    min_learning_rate: float = 1e-5
+    grad_clip: float = 1.0
+    grad_norm_clip_to_zero: float = 10000.0
+    # scheduled sampling (spec §2.3)
+    sampling_schedule: str = "constant"  # constant | inverse_sigmoid | exponential
+    sampling_rate: float = 0.0
+
+    def replace(self, **changes) -> HParams:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> HParams:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown hparams: {', '.join(sorted(unknown))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+    def validate(self) -> None:
+        if self.decoder not in ("hierarchical", "flat"):
+            raise ValueError(f"decoder must be 'hierarchical' or 'flat', not {self.decoder!r}")
+        if self.max_seq_len != self.slice_bars * 16:
+            raise ValueError("max_seq_len must equal slice_bars * 16")
+        if self.decoder == "hierarchical":
+            product = 1
+            for length in self.level_lengths:
+                product *= length
+            if product != self.max_seq_len or len(self.level_lengths) != 2:
+                raise ValueError("level_lengths must be two numbers whose product is max_seq_len")
+        if not 0.0 < self.dropout_keep_prob <= 1.0:
+            raise ValueError("dropout_keep_prob must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    hparams: HParams
+    description: str = ""
+    notes: dict = field(default_factory=dict)
+
+
+_HIER_4BAR = HParams()
+CONFIGS: dict[str, Config] = {
+    c.name: c
+    for c in [
+        Config(
+            "hier-drums_4bar_small",
+            _HIER_4BAR,
+            "Hierarchical 4-bar drum VAE (conductor over 4 bars of 16 steps); low KL, for sampling.",
+        ),
+        Config(
+            "hier-drums_4bar_small_hikl",
+            _HIER_4BAR.replace(free_bits=256.0),
+            "Same architecture with 256 free bits: uses z more, for encoding and interpolation.",
+        ),
+        Config(
+            "cat-drums_4bar_small",
+            _HIER_4BAR.replace(decoder="flat"),
+            "Flat 4-bar categorical decoder with the same widths: the baseline the hierarchy must beat.",
+        ),
+        Config(
+            "cat-drums_2bar_small",
+            HParams(
+                max_seq_len=32,
+                slice_bars=2,
+                decoder="flat",
+                sampling_schedule="inverse_sigmoid",
+                sampling_rate=1000.0,
+            ),
+            "Magenta's 2-bar categorical drum VAE.",
+        ),
+        Config(
+            "tiny-hier-drums_4bar",
+            _HIER_4BAR.replace(z_size=16, enc_rnn_size=(32,), dec_rnn_size=(32,), batch_size=8, free_bits=0.0),
+            "A tiny model for tests and smoke runs.",
+        ),
+    ]
+}
+
+
+def parse_hparams(text: str) -> dict:
+    """'a=1,b=[2,3],c=flat' -> {'a': 1, 'b': [2, 3], 'c': 'flat'} (lists may contain commas)."""
+    result: dict = {}
+    if not text:
+        return result
+    parts: list[str] = []
+    depth = 0
+    current = ""
+    for char in text:
+        depth += char in "[("
+        depth -= char in "])"
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    for part in filter(None, (p.strip() for p in parts)):
+        if "=" not in part:
+            raise ValueError(f"hparam override {part!r} is not key=value")
+        key, raw = (s.strip() for s in part.split("=", 1))
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw  # a bare word such as flat or inverse_sigmoid
+        result[key] = value
+    return result
+
+
+def get_config(name: str, overrides: str | dict | None = None) -> Config:
+    if name not in CONFIGS:
+        raise ValueError(f"unknown config {name!r}; choose one of: {', '.join(CONFIGS)}")
+    config = CONFIGS[name]
+    changes = parse_hparams(overrides) if isinstance(overrides, str) else dict(overrides or {})
+    if changes:
+        merged = {**config.hparams.to_dict(), **changes}
+        if "slice_bars" in changes and "max_seq_len" not in changes:
+            merged["max_seq_len"] = merged["slice_bars"] * 16
+        config = dataclasses.replace(config, hparams=HParams.from_dict(merged))
+    config.hparams.validate()
+    return config
