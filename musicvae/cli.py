@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_prepare(args) -> int:
     from musicvae.data import PrepareSettings, prepare
 
-    settings = PrepareSettings(args.slice_bars, args.gap_bars, args.max_bars, args.max_tensors_per_notesequence, args.seed)
+    settings = PrepareSettings(
+        args.slice_bars, args.gap_bars, args.max_bars, args.max_tensors_per_notesequence, args.seed
+    )
     counts = prepare(args.examples_path, args.output_dir, settings, args.num_workers)
     manifest = json.loads((args.output_dir / "manifest.json").read_text())
     if manifest["rejected"]:
@@ -202,7 +204,9 @@ def run_inspect(args) -> int:
             _report(args, path, {"ok": False, "reason": error.strerror}, f"{path}: cannot read ({error.strerror}).")
             continue
         info = {"ok": True, **loaded.summary, "notices": loaded.notices,
-                "window_list": [{"index": i, "source": w.source, "hits": w.num_hits} for i, w in enumerate(loaded.windows)],
+                "window_list": [
+                    {"index": i, "source": w.source, "hits": w.num_hits} for i, w in enumerate(loaded.windows)
+                ],
                 "default_window": loaded.default_index}
         lines = [f"{path}: {loaded.summary['windows']} usable 4-bar window(s); tempo {loaded.summary['qpm']} qpm; "
                  f"meter {', '.join(loaded.summary['meters'])}; {loaded.summary['drum_notes']} drum notes kept"]

@@ -1,0 +1,300 @@
+"""Drum audio: FluidSynth through ``pyfluidsynth`` with one reusable synth, WAV bytes out.
+
+Design choices (measured in ``shared/docs/platform_notes.md``):
+- one ``fluidsynth.Synth`` per process, reused under a lock (loading FluidR3 costs ~110 ms; a
+  render of 4 bars ~30 ms); the drum kit is bank 128 on MIDI channel 10 (zero-based 9), forced
+  for every drum note, because drums on another channel play a piano or nothing;
+- the soundfont is looked up in ``assets/soundfont/`` first, then ``$MUSICVAE_SOUNDFONT``, then
+  the Debian paths; if none exists, or it has no drum kit, :class:`AudioError` says so: never
+  silent audio and never a silent fallback to another file;
+- 22.05 kHz mono 16-bit WAV: a 4-bar groove at 120 qpm is 8 s = 350 kB (a 16-step morph
+  ~5.6 MB instead of ~11 MB at 44.1 kHz stereo); drums lose little above 11 kHz;
+- peak-normalised to -1 dBFS; the decay that rings past the end is folded onto the start so
+  that the WAV loops seamlessly (``st.audio(loop=True)``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicvae.pattern import DRUM_CLASSES, STEPS_PER_QUARTER, DrumPattern
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSET_SOUNDFONTS = REPO_ROOT / "assets" / "soundfont"
+SYSTEM_SOUNDFONTS = (
+    Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+    Path("/usr/share/sounds/sf2/default-GM.sf2"),
+    Path("/usr/share/sounds/sf2/TimGM6mb.sf2"),
+)
+SOUNDFONT_ENV = "MUSICVAE_SOUNDFONT"
+SAMPLE_RATE = 22050
+DRUM_CHANNEL = 9  # MIDI channel 10
+DRUM_BANK = 128
+TAIL_SECONDS = 1.0  # rendered past the last step, then folded onto the start (loop) or kept
+PEAK = 10 ** (-1.0 / 20)  # -1 dBFS
+INSTALL_HINT = (
+    "install one with `sudo apt-get install fluid-soundfont-gm` (or `make soundfont`), "
+    f"or put a General MIDI .sf2 file in {ASSET_SOUNDFONTS}"
+)
+
+
+class AudioError(RuntimeError):
+    """Audio cannot be produced; the message says why and what to do."""
+
+
+def soundfont_candidates() -> list[Path]:
+    """Where soundfonts are looked for, in order."""
+    found: list[Path] = []
+    if ASSET_SOUNDFONTS.is_dir():
+        found += sorted(p for p in ASSET_SOUNDFONTS.iterdir() if p.suffix.lower() in (".sf2", ".sf3"))
+    if os.environ.get(SOUNDFONT_ENV):
+        found.append(Path(os.environ[SOUNDFONT_ENV]))
+    return found + list(SYSTEM_SOUNDFONTS)
+
+
+def find_soundfont() -> Path:
+    for path in soundfont_candidates():
+        if path.is_file():
+            return path.resolve()
+    searched = ", ".join(str(p) for p in soundfont_candidates())
+    raise AudioError(f"No soundfont found (looked in {searched}): {INSTALL_HINT}.")
+
+
+@dataclass(frozen=True)
+class NoteEvent:
+    time: float  # seconds
+    pitch: int
+    velocity: int
+    duration: float
+    channel: int = DRUM_CHANNEL
+    program: int = 0
+
+
+class DrumSynth:
+    """One FluidSynth instance with a drum kit loaded; thread-safe, reusable."""
+
+    def __init__(self, soundfont: str | Path | None = None, sample_rate: int = SAMPLE_RATE) -> None:
+        try:
+            import fluidsynth
+        except ImportError as error:  # pyfluidsynth present but libfluidsynth missing, or neither
+            raise AudioError(
+                f"FluidSynth is not available ({error}): `sudo apt-get install fluidsynth` and "
+                "`pip install pyfluidsynth`."
+            ) from None
+        self.soundfont = Path(soundfont).resolve() if soundfont else find_soundfont()
+        if not self.soundfont.is_file():  # an explicit path must exist: no fallback to another file
+            raise AudioError(f"Soundfont {self.soundfont} does not exist: {INSTALL_HINT}.")
+        self.sample_rate = int(sample_rate)
+        self._lock = threading.Lock()
+        self._synth = fluidsynth.Synth(
+            gain=0.3,
+            samplerate=float(self.sample_rate),
+            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 256},
+        )
+        self._sfid = self._synth.sfload(str(self.soundfont))
+        if self._sfid == -1:
+            raise AudioError(f"FluidSynth could not load the soundfont {self.soundfont} (not a valid .sf2/.sf3).")
+        self.kit_name = self._synth.sfpreset_name(self._sfid, DRUM_BANK, 0)
+        if self.kit_name is None:
+            raise AudioError(f"Soundfont {self.soundfont.name} has no drum kit (bank 128, preset 0): {INSTALL_HINT}.")
+        self._synth.program_select(DRUM_CHANNEL, self._sfid, DRUM_BANK, 0)
+
+    @property
+    def description(self) -> str:
+        return f"{self.soundfont.name} ({self.kit_name}), {self.sample_rate / 1000:g} kHz mono"
+
+    def render_events(self, events: list[NoteEvent], seconds: float, loop: bool = False) -> np.ndarray:
+        """Float32 mono samples in [-1, 1] for ``seconds`` (+ the decay tail, folded if ``loop``)."""
+        rate = self.sample_rate
+        total = int(round(seconds * rate))
+        tail = int(TAIL_SECONDS * rate)
+        # (sample, order, kind, event): note-offs sort before note-ons at the same sample
+        timeline = []
+        for ev in events:
+            on = min(max(int(round(ev.time * rate)), 0), total - 1)
+            off = min(on + max(int(ev.duration * rate), 1), total + tail - 1)
+            timeline.append((on, 1, ev))
+            timeline.append((off, 0, ev))
+        timeline.sort(key=lambda item: (item[0], item[1]))
+        chunks: list[np.ndarray] = []
+        with self._lock:
+            synth = self._synth
+            for channel in {ev.channel for ev in events if ev.channel != DRUM_CHANNEL}:
+                program = next(ev.program for ev in events if ev.channel == channel)
+                synth.program_select(channel, self._sfid, 0, program)
+            synth.program_select(DRUM_CHANNEL, self._sfid, DRUM_BANK, 0)
+            cursor = 0
+            for sample, is_on, ev in timeline:
+                if sample > cursor:
+                    chunks.append(synth.get_samples(sample - cursor))
+                    cursor = sample
+                if is_on:
+                    synth.noteon(ev.channel, ev.pitch, max(1, min(127, ev.velocity)))
+                else:
+                    synth.noteoff(ev.channel, ev.pitch)
+            end = total + tail
+            if end > cursor:
+                chunks.append(synth.get_samples(end - cursor))
+            for channel in range(16):
+                synth.all_sounds_off(channel)
+            synth.get_samples(256)  # flush whatever still rings so the next render starts clean
+        stereo = np.concatenate(chunks).astype(np.float32).reshape(-1, 2) if chunks else np.zeros((end, 2), np.float32)
+        mono = stereo.mean(axis=1) / 32768.0
+        body = mono[:total].copy()
+        if loop:
+            body[: min(tail, total)] += mono[total : total + min(tail, total)]
+            return body
+        return mono
+
+
+def pattern_events(pattern: DrumPattern, qpm: float, repeats: int = 1) -> tuple[list[NoteEvent], float]:
+    """Note events of a pattern played ``repeats`` times at ``qpm`` and the total length in seconds."""
+    step = 60.0 / float(qpm) / STEPS_PER_QUARTER
+    velocities = pattern.velocity_grid()
+    pitches = [pitches[0] for _, pitches in DRUM_CLASSES]
+    steps, classes = np.nonzero(pattern.hits)
+    events = []
+    for rep in range(max(1, int(repeats))):
+        offset = rep * pattern.num_steps
+        for s, c in zip(steps.tolist(), classes.tolist(), strict=True):
+            events.append(NoteEvent((offset + s) * step, pitches[c], int(velocities[s, c]), step))
+    return events, pattern.num_steps * max(1, int(repeats)) * step
+
+
+def normalise(samples: np.ndarray, peak: float = PEAK) -> np.ndarray:
+    top = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if top < 1e-6:
+        return samples
+    return samples * (peak / top)
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Float mono [-1, 1] -> 16-bit PCM WAV bytes."""
+    pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(sample_rate)
+        handle.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def decode_wav(data: bytes) -> tuple[np.ndarray, int]:
+    """WAV bytes -> (float mono samples, sample rate); for tests and checks."""
+    with wave.open(io.BytesIO(data), "rb") as handle:
+        rate, width, channels = handle.getframerate(), handle.getsampwidth(), handle.getnchannels()
+        frames = handle.readframes(handle.getnframes())
+    if width != 2:
+        raise ValueError(f"expected 16-bit WAV, got {8 * width}-bit")
+    samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+    return samples.reshape(-1, channels).mean(axis=1), rate
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+
+
+_DEFAULT: dict[int, DrumSynth] = {}
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_synth(sample_rate: int = SAMPLE_RATE) -> DrumSynth:
+    """The process-wide synth (the app also wraps it in ``st.cache_resource``)."""
+    with _DEFAULT_LOCK:
+        if sample_rate not in _DEFAULT:
+            _DEFAULT[sample_rate] = DrumSynth(sample_rate=sample_rate)
+        return _DEFAULT[sample_rate]
+
+
+def _checked(samples: np.ndarray, had_notes: bool, what: str) -> np.ndarray:
+    if had_notes and rms(samples) < 1e-5:  # never hand out silence for a groove that has hits
+        raise AudioError(f"FluidSynth rendered silence for {what}: the soundfont's drum kit does not play.")
+    return normalise(samples)
+
+
+def render_pattern(
+    pattern: DrumPattern,
+    qpm: float | None = None,
+    repeats: int = 1,
+    loop: bool = True,
+    synth: DrumSynth | None = None,
+) -> bytes:
+    """A groove -> WAV bytes (mono 16-bit), ``repeats`` times at ``qpm`` (default: its own tempo).
+
+    With ``loop`` the WAV lasts exactly the groove and wraps its decay onto the start, so a
+    looping player has no gap; without it the last hits ring out.  A groove without hits gives
+    silence of the right length (the app says so); a groove with hits never does.
+    """
+    synth = synth or default_synth()
+    events, seconds = pattern_events(pattern, qpm or pattern.qpm, repeats)
+    samples = synth.render_events(events, seconds, loop=loop)
+    return wav_bytes(_checked(samples, bool(events), "this groove"), synth.sample_rate)
+
+
+def render_sequence(patterns: list[DrumPattern], qpm: float, synth: DrumSynth | None = None) -> bytes:
+    """Grooves played one after another (a whole interpolation) as one continuous WAV."""
+    from musicvae.pattern import concatenate
+
+    return render_pattern(concatenate(patterns), qpm, 1, loop=False, synth=synth)
+
+
+def midi_events(midi_bytes: bytes, qpm: float | None = None) -> tuple[list[NoteEvent], float]:
+    """Events of a MIDI file; drum tracks are forced to channel 10 (bank 128)."""
+    import pretty_midi
+
+    try:
+        midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
+    except Exception as error:  # pretty_midi/mido raise many types on bad files
+        raise ValueError(f"cannot read the MIDI file ({type(error).__name__}: {error})") from None
+    scale = 1.0
+    if qpm:
+        _, tempi = midi.get_tempo_changes()
+        scale = (float(tempi[0]) if len(tempi) else 120.0) / float(qpm)
+    events: list[NoteEvent] = []
+    melodic = [ch for ch in range(16) if ch != DRUM_CHANNEL]
+    for index, inst in enumerate(midi.instruments):
+        channel = DRUM_CHANNEL if inst.is_drum else melodic[index % len(melodic)]
+        for note in inst.notes:
+            start = max(note.start, 0.0) * scale  # nothing before time 0
+            events.append(NoteEvent(start, note.pitch, note.velocity, max(note.end - note.start, 0.01) * scale,
+                                    channel, inst.program))
+    seconds = max((e.time + e.duration for e in events), default=0.0)
+    return events, seconds
+
+
+def render_midi(midi_bytes: bytes, qpm: float | None = None, repeats: int = 1, synth: DrumSynth | None = None) -> bytes:
+    """MIDI file bytes -> WAV bytes; ``qpm`` rescales the file's first tempo, the decay rings out."""
+    synth = synth or default_synth()
+    events, seconds = midi_events(midi_bytes, qpm)
+    if not events:
+        raise ValueError("the MIDI file has no notes to render")
+    every = [NoteEvent(e.time + r * seconds, e.pitch, e.velocity, e.duration, e.channel, e.program)
+             for r in range(max(1, repeats)) for e in events]
+    samples = synth.render_events(every, seconds * max(1, repeats), loop=False)
+    return wav_bytes(_checked(samples, True, "this file"), synth.sample_rate)
+
+
+def run_render(args) -> int:
+    """``musicvae render IN.mid OUT.wav [--qpm Q] [--repeats N] [--soundfont SF2] [--sample_rate R]``."""
+    try:
+        data = Path(args.input).read_bytes()
+    except OSError as error:
+        raise FileNotFoundError(f"{args.input}: cannot read the file ({error.strerror})") from None
+    synth = DrumSynth(args.soundfont, args.sample_rate) if (args.soundfont or args.sample_rate != SAMPLE_RATE) else None
+    wav = render_midi(data, args.qpm, args.repeats, synth)
+    out = Path(args.output)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(wav)
+    os.replace(tmp, out)
+    used = synth or default_synth()
+    samples, rate = decode_wav(wav)
+    print(f"{out}: {len(samples) / rate:.1f} s, {used.description}")
+    return 0

@@ -1,0 +1,197 @@
+"""Plotly piano rolls of drum grooves: a full roll, and compact mosaics for strips and grids.
+
+A roll is one heatmap trace (9 rows, kick at the bottom, one column per 16th step; silent cells
+are gaps, hits are coloured by velocity) with bar and beat lines as layout shapes, so a figure
+stays a few kB of JSON and draws fast.  A mosaic puts many compact rolls into a *single* heatmap
+(cells separated by blank rows/columns): an 11x11 grid is one trace instead of 121 subplots.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import plotly.graph_objects as go
+
+from musicvae.pattern import CLASS_NAMES, NUM_CLASSES, STEPS_PER_BAR, STEPS_PER_QUARTER, DrumPattern
+
+SHORT_NAMES = ("kick", "snare", "closed hat", "open hat", "low tom", "mid tom", "high tom", "crash", "ride")
+# velocity 1..127 -> light to saturated orange-red; NaN (no hit) stays transparent
+VELOCITY_SCALE = [[0.0, "#fde3c8"], [0.45, "#f7a35c"], [0.75, "#e4572e"], [1.0, "#8c1c13"]]
+BAR_LINE = "rgba(60,60,60,0.75)"
+BEAT_LINE = "rgba(120,120,120,0.35)"
+ROW_LINE = "rgba(120,120,120,0.12)"
+
+
+def _position(step: int) -> str:
+    bar, within = divmod(step, STEPS_PER_BAR)
+    beat, sixteenth = divmod(within, STEPS_PER_QUARTER)
+    return f"bar {bar + 1}, beat {beat + 1}" + (f" + {sixteenth}/4" if sixteenth else "")
+
+
+@lru_cache(maxsize=8)
+def _base_text(steps: int) -> np.ndarray:
+    """Hover text per (row, step) without velocity: '<position><br><instrument>'."""
+    text = np.empty((NUM_CLASSES, steps), dtype=object)
+    for row in range(NUM_CLASSES):
+        for step in range(steps):
+            text[row, step] = f"{_position(step)}<br>{CLASS_NAMES[row]}"
+    return text.astype(str)
+
+
+def _cells(pattern: DrumPattern) -> tuple[np.ndarray, np.ndarray]:
+    """z [9, steps] (velocity or NaN) and hover text [9, steps]."""
+    velocities = pattern.velocity_grid().T.astype(float)  # [9, steps]
+    hits = pattern.hits.T
+    z = np.where(hits, velocities, np.nan)
+    suffix = np.where(hits, np.char.add("<br>velocity ", velocities.astype(int).astype(str)), "")
+    return z, np.char.add(_base_text(pattern.num_steps), suffix)
+
+
+def piano_roll(pattern: DrumPattern, title: str = "", height: int = 300, compact: bool = False) -> go.Figure:
+    """The full roll: 9 labelled rows (kick at the bottom), every step, bar/beat lines, hover info."""
+    z, text = _cells(pattern)
+    steps = pattern.num_steps
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=np.arange(steps),
+            y=list(range(NUM_CLASSES)),
+            text=text,
+            hovertemplate="%{text}<extra></extra>",
+            colorscale=VELOCITY_SCALE,
+            zmin=1,
+            zmax=127,
+            showscale=not compact,
+            colorbar={"title": {"text": "velocity", "side": "right"}, "thickness": 10, "len": 0.9},
+            xgap=1,
+            ygap=1,
+            hoverongaps=True,
+        )
+    )
+    shapes = []
+    for step in range(0, steps + 1, STEPS_PER_QUARTER):
+        is_bar = step % STEPS_PER_BAR == 0
+        if compact and not is_bar:
+            continue
+        shapes.append(
+            {"type": "line", "x0": step - 0.5, "x1": step - 0.5, "y0": -0.5, "y1": NUM_CLASSES - 0.5,
+             "line": {"color": BAR_LINE if is_bar else BEAT_LINE, "width": 2 if is_bar else 1}, "layer": "above"}
+        )
+    if not compact:
+        for row in range(NUM_CLASSES + 1):
+            shapes.append(
+                {"type": "line", "x0": -0.5, "x1": steps - 0.5, "y0": row - 0.5, "y1": row - 0.5,
+                 "line": {"color": ROW_LINE, "width": 1}, "layer": "below"}
+            )
+    bar_ticks = list(range(0, steps, STEPS_PER_BAR))
+    fig.update_layout(
+        title={"text": title, "x": 0.01, "font": {"size": 13}} if title else None,
+        height=height,
+        margin={"l": 4, "r": 4, "t": 28 if title else 4, "b": 4},
+        shapes=shapes,
+        plot_bgcolor="rgba(245,245,245,0.6)",
+        xaxis={
+            "range": [-0.5, steps - 0.5],
+            "tickvals": bar_ticks,
+            "ticktext": [f"bar {i // STEPS_PER_BAR + 1}" for i in bar_ticks],
+            "showgrid": False,
+            "zeroline": False,
+            "showticklabels": not compact,
+            "fixedrange": True,
+        },
+        yaxis={
+            "range": [-0.5, NUM_CLASSES - 0.5],
+            "tickvals": list(range(NUM_CLASSES)),
+            "ticktext": list(SHORT_NAMES),
+            "showgrid": False,
+            "zeroline": False,
+            "showticklabels": not compact,
+            "fixedrange": True,
+        },
+        dragmode=False,
+    )
+    return fig
+
+
+def mosaic(
+    patterns: list[DrumPattern],
+    cols: int,
+    labels: list[str] | None = None,
+    highlight: int | None = None,
+    cell_height: int = 56,
+    height: int | None = None,
+    hover: str = "%{customdata[1]}",
+) -> go.Figure:
+    """Many compact rolls in one heatmap, row-major, ``cols`` per row (an interpolation strip or a grid).
+
+    ``customdata`` per cell is (groove index, row + 1, column + 1), so a click (Streamlit
+    ``on_select``) picks a groove and ``hover`` can name its place; labels are drawn above each
+    groove when there are at most 16.  ``highlight`` outlines one groove.  Numbers travel as
+    compact typed arrays (an 11x11 grid is ~0.4 MB of JSON, not 5 MB of hover strings).
+    """
+    if not patterns:
+        raise ValueError("mosaic needs at least one pattern")
+    steps = patterns[0].num_steps
+    rows = -(-len(patterns) // cols)
+    gap = 1
+    width_cells, height_cells = cols * (steps + gap) - gap, rows * (NUM_CLASSES + gap) - gap
+    z = np.full((height_cells, width_cells), np.nan, dtype=np.float32)
+    custom = np.full((height_cells, width_cells, 3), -1, dtype=np.int16)
+    for i, pattern in enumerate(patterns):
+        r, c = divmod(i, cols)
+        y0 = (rows - 1 - r) * (NUM_CLASSES + gap)  # first groove at the top
+        x0 = c * (steps + gap)
+        cells = np.where(pattern.hits.T, pattern.velocity_grid().T, 0)  # 0 = light cell background
+        z[y0 : y0 + NUM_CLASSES, x0 : x0 + steps] = cells
+        custom[y0 : y0 + NUM_CLASSES, x0 : x0 + steps] = (i, r + 1, c + 1)
+    scale = [[0.0, "#ececec"], [0.0079, "#ececec"], [0.008, "#fde3c8"], [0.45, "#f7a35c"], [0.75, "#e4572e"],
+             [1.0, "#8c1c13"]]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            customdata=custom,
+            hovertemplate=hover + "<extra></extra>",
+            colorscale=scale,
+            zmin=0,
+            zmax=127,
+            showscale=False,
+            hoverongaps=False,
+        )
+    )
+    shapes = []
+    if highlight is not None and 0 <= highlight < len(patterns):
+        r, c = divmod(highlight, cols)
+        y0 = (rows - 1 - r) * (NUM_CLASSES + gap)
+        x0 = c * (steps + gap)
+        shapes.append({"type": "rect", "x0": x0 - 0.9, "x1": x0 + steps - 0.1, "y0": y0 - 0.9,
+                       "y1": y0 + NUM_CLASSES - 0.1, "line": {"color": "#1f77b4", "width": 3}})
+    annotations = []
+    if labels and len(patterns) <= 16:
+        for i, label in enumerate(labels):
+            r, c = divmod(i, cols)
+            annotations.append({"x": c * (steps + gap) + steps / 2 - 0.5, "y": (rows - 1 - r) * (NUM_CLASSES + gap)
+                                + NUM_CLASSES - 0.3, "text": label, "showarrow": False, "yanchor": "bottom",
+                                "font": {"size": 11}})
+    fig.update_layout(
+        height=height or max(120, rows * cell_height + 30),
+        margin={"l": 2, "r": 2, "t": 22 if annotations else 2, "b": 2},
+        shapes=shapes,
+        annotations=annotations,
+        plot_bgcolor="rgba(0,0,0,0)",
+        xaxis={"visible": False, "range": [-1, width_cells], "fixedrange": True},
+        yaxis={"visible": False, "range": [-1, height_cells + (1.5 if annotations else 0)], "fixedrange": True},
+        dragmode=False,
+    )
+    return fig
+
+
+def mosaic_index(selection_points: list[dict]) -> int | None:
+    """The groove index a click on a mosaic picked (from Streamlit's plotly selection state)."""
+    for point in selection_points:
+        custom = point.get("customdata")
+        if isinstance(custom, list | tuple):
+            custom = custom[0] if custom else None
+        if custom is not None and int(custom) >= 0:
+            return int(custom)
+    return None

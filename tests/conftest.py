@@ -1,0 +1,49 @@
+"""Shared fixtures: the real GMD data and a tiny prepared dataset built from it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+GMD = Path(os.environ.get("GMD_DIR", REPO.parent / "shared" / "data" / "groove"))
+
+# A few real GMD files: train grooves, a validation groove, a test groove, and a 3/4 groove.
+SMALL_GMD_FILES = {
+    "drummer1/session1/1_funk_80_beat_4-4.mid": "train",
+    "drummer1/session1/10_jazz-funk_116_fill_4-4.mid": "train",  # a 1-bar fill: no window
+    "drummer1/session1/126_funk-fast_125_beat_4-4.mid": "validation",
+    "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid": "test",
+}
+
+
+@pytest.fixture(scope="session")
+def gmd() -> Path:
+    if not (GMD / "info.csv").exists():
+        pytest.fail(f"the Groove MIDI Dataset is expected at {GMD} (set GMD_DIR)")
+    return GMD
+
+
+@pytest.fixture(scope="session")
+def small_gmd(gmd: Path, tmp_path_factory) -> Path:
+    """A GMD-style folder (info.csv with a split column) holding a handful of real files."""
+    root = tmp_path_factory.mktemp("small_gmd")
+    lines = ["midi_filename,split"]
+    for rel, split in SMALL_GMD_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(gmd / rel, root / rel)
+        lines.append(f"{rel},{split}")
+    (root / "info.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_data(small_gmd: Path, tmp_path_factory) -> Path:
+    from musicvae.data import PrepareSettings, prepare
+
+    out = tmp_path_factory.mktemp("small_data")
+    prepare(small_gmd, out, PrepareSettings(), num_workers=1, progress=False)
+    return out
