@@ -71,6 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--json", action="store_true", help="one JSON object per file")
 
+    p = sub.add_parser("report", help="model-card metrics: reconstruction on a split + prior samples")
+    p.add_argument("--checkpoint", required=True, type=Path, help="a model folder or a run dir")
+    p.add_argument("--examples_path", required=True, type=Path, help="a `musicvae prepare` output folder")
+    p.add_argument("--split", default="test", help="reference split (default test)")
+    p.add_argument("--num_samples", type=_positive_int, default=512, help="prior samples per temperature")
+    p.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--num_threads", type=_positive_int, default=None)
+
+    p = sub.add_parser("export", help="copy a training checkpoint into a lean model folder")
+    p.add_argument("--checkpoint", required=True, type=Path, help="a run dir (newest checkpoint) or step folder")
+    p.add_argument("--output_dir", required=True, type=Path, help="e.g. checkpoints/hier-drums_4bar_small")
+    p.add_argument("--metrics", type=Path, default=None, help="a `musicvae report` JSON to embed")
+    p.add_argument("--half", action="store_true", help="store weights as float16")
+
     p = sub.add_parser("info", help="config details and parameter counts")
     p.add_argument("--config", default="hier-drums_4bar_small")
     p.add_argument("--hparams", default="")
@@ -220,6 +234,28 @@ def run_inspect(args) -> int:
 
 def _report(args, path: Path, info: dict, text: str) -> None:
     print(json.dumps({"file": str(path), **info}) if args.json else text)
+
+
+def run_report(args) -> int:
+    import torch
+
+    from musicvae.report import model_report
+
+    torch.set_num_threads(args.num_threads or os.cpu_count() or 1)
+    result = model_report(args.checkpoint, args.examples_path, args.split, args.num_samples)
+    text = json.dumps(result)
+    if args.output:
+        args.output.write_text(json.dumps(result, indent=1))
+    print(text)
+    return 0
+
+
+def run_export(args) -> int:
+    from musicvae.report import export_model
+
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+    print(export_model(args.checkpoint, args.output_dir, metrics, args.half))
+    return 0
 
 
 def run_info(args) -> int:

@@ -1,0 +1,112 @@
+"""Model reports for model cards: reconstruction metrics on a split and prior-sample statistics.
+
+``musicvae report`` writes the figures the issue asks a shipped model to carry
+(``metrics.json``); ``musicvae export`` copies a training checkpoint into a lean model folder.
+Definitions used for prior samples (512 per temperature):
+- *empty*: no hit at all;
+- *saturated*: more hits than the densest window of the reference split (data-relative, so a
+  busy but real-sounding groove is never called saturated);
+- *overlap*: histogram overlap sum_i min(p_i, q_i) (1 = same distribution) of hits per bar, and of
+  each instrument's hits per bar, between samples and the reference windows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from musicvae.api import TrainedModel
+from musicvae.checkpoint import CONFIG_FILE, MODEL_FILE, read_meta, resolve_model_dir
+from musicvae.data import load_split
+from musicvae.pattern import CLASS_NAMES, STEPS_PER_BAR, hits_from_tokens
+from musicvae.train import evaluate
+
+
+def histogram_overlap(a: np.ndarray, b: np.ndarray, bins: np.ndarray) -> float:
+    pa, _ = np.histogram(a, bins=bins)
+    pb, _ = np.histogram(b, bins=bins)
+    pa = pa / max(pa.sum(), 1)
+    pb = pb / max(pb.sum(), 1)
+    return float(np.minimum(pa, pb).sum())
+
+
+def density_stats(hits: np.ndarray) -> dict:
+    """hits [N, steps, 9] -> hits per bar per window, overall and per instrument."""
+    bars = hits.shape[1] / STEPS_PER_BAR
+    return {"per_bar": hits.sum(axis=(1, 2)) / bars, "per_instrument": hits.sum(axis=1) / bars}
+
+
+def prior_sample_report(model: TrainedModel, reference_hits: np.ndarray, n: int = 512, seed: int = 0) -> dict:
+    ref = density_stats(reference_hits)
+    densest = int(reference_hits.sum(axis=(1, 2)).max())
+    bins = np.arange(0, 64 * 9 / 4 + 2, 2.0)
+    result = {}
+    for temperature in (0.5, 1.0):
+        patterns = model.sample(n, temperature, seed=seed)
+        hits = np.stack([p.hits for p in patterns])
+        stats = density_stats(hits)
+        totals = hits.sum(axis=(1, 2))
+        result[f"T{temperature}"] = {
+            "empty_share": float((totals == 0).mean()),
+            "saturated_share": float((totals > densest).mean()),
+            "usable_share": float(((totals > 0) & (totals <= densest)).mean()),
+            "hits_per_bar_mean": float(stats["per_bar"].mean()),
+            "hits_per_bar_overlap": histogram_overlap(stats["per_bar"], ref["per_bar"], bins),
+            "instrument_hits_per_bar": {
+                name: round(float(stats["per_instrument"][:, i].mean()), 3) for i, name in enumerate(CLASS_NAMES)
+            },
+            "instrument_overlap": {
+                name: round(histogram_overlap(stats["per_instrument"][:, i], ref["per_instrument"][:, i],
+                                              np.arange(0, 17.5, 0.5)), 3)
+                for i, name in enumerate(CLASS_NAMES)
+            },
+        }
+    result["reference"] = {
+        "hits_per_bar_mean": float(ref["per_bar"].mean()),
+        "densest_window_hits": densest,
+        "instrument_hits_per_bar": {
+            name: round(float(ref["per_instrument"][:, i].mean()), 3) for i, name in enumerate(CLASS_NAMES)
+        },
+    }
+    return result
+
+
+def model_report(checkpoint: Path, data_dir: Path, split: str = "test", samples: int = 512, seed: int = 0) -> dict:
+    model = TrainedModel.load(checkpoint)
+    tokens = load_split(data_dir, split).tokens
+    torch.manual_seed(seed)
+    reconstruction = evaluate(model.model, tokens, batch_size=256, seed=seed)
+    priors = prior_sample_report(model, hits_from_tokens(tokens.astype(np.int64)), samples, seed)
+    return {"config": model.name, "step": model.meta["step"], "split": split,
+            "reconstruction": reconstruction, "prior_samples": priors}
+
+
+def export_model(source: Path, destination: Path, metrics: dict | None = None, half: bool = False) -> Path:
+    """Copy a checkpoint's weights + config into a model folder (atomically), adding metrics."""
+    from safetensors.torch import load_file, save_file
+
+    folder = resolve_model_dir(source)
+    meta = read_meta(folder)
+    if metrics is not None:
+        meta["metrics"] = metrics
+    destination = Path(destination)
+    tmp = destination.with_name(destination.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tensors = load_file(str(folder / MODEL_FILE))
+    if half:
+        tensors = {k: v.half() for k, v in tensors.items()}
+    save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "musicvae"})
+    (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+    if destination.exists():  # keep what is not ours (model card, directions, ...)
+        for extra in destination.iterdir():
+            if extra.name not in (MODEL_FILE, CONFIG_FILE):
+                shutil.move(str(extra), tmp / extra.name)
+        shutil.rmtree(destination)
+    os.rename(tmp, destination)
+    return destination
