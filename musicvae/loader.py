@@ -1,20 +1,47 @@
 """Untrusted MIDI in: bytes + a name -> usable 4-bar grooves and what was changed, or one reason.
 
 The one loader behind the app's uploads, ``musicvae inspect`` and ``generate --input_midi_*``.
-It never raises anything but :class:`InputError` for a bad file.
+Whatever the bytes, :func:`load_grooves` returns windows with one-sentence notices, or raises
+:class:`InputError` whose message is one sentence for a musician; nothing else escapes.
+The 4/4 grid logic (16 steps a bar, tracks split at an empty bar) is the one ``prepare`` uses.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicvae.midi_io import InputError, extract_tracks, parse_midi, slice_windows, split_sections
+from musicvae.midi_io import (
+    _CLASS_OF_PITCH,
+    DRUM_CHANNEL,
+    MAX_BARS,
+    InputError,
+    ParsedMidi,
+    Section,
+    extract_tracks,
+    parse_midi,
+    slice_windows,
+    split_sections,
+)
 from musicvae.pattern import STEPS_PER_BAR, DrumPattern
+from musicvae.smf import MAX_NOTES
 
 WINDOW_BARS = 4
-MAX_FILE_BYTES = 8 * 1024 * 1024
+WINDOW_STEPS = WINDOW_BARS * STEPS_PER_BAR
+MAX_FILE_BYTES = 8 * 1024 * 1024  # the app's upload cap (.streamlit/config.toml) is checked here too
+MIN_QPM, MAX_QPM = 20.0, 320.0  # playback tempo range; GMD spans 50-290
+GM_FAMILIES = (  # General MIDI program families, 8 programs each, named the way musicians say them
+    "piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
+    "reed", "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussion", "sound effects",
+)
+_KIT_FAMILIES = {  # the pitches a drum kit plays most, by family (used to recognise drums off channel 10)
+    "kick": {35, 36}, "snare": {37, 38, 39, 40}, "hats": {42, 44, 46},
+    "cymbals": {49, 51, 52, 53, 55, 57, 59}, "toms": {41, 43, 45, 47, 48, 50},
+}
+_DRUM_NAME = re.compile(r"drum|perc|\bkit\b|beat|kick|snare|hi.?hat|cymbal|batter|schlagzeug", re.IGNORECASE)
+_MELODIC_NAME = re.compile(r"piano|bass|guitar|string|organ|synth|vox|vocal|lead|pad|melod", re.IGNORECASE)
 
 
 @dataclass
@@ -31,48 +58,278 @@ class LoadedGrooves:
 
 
 def load_grooves(data: bytes, name: str = "upload") -> LoadedGrooves:
+    """Grooves from any bytes, or InputError with one sentence (never another exception)."""
+    try:
+        return _load(bytes(data), name or "upload")
+    except InputError:
+        raise
+    except (MemoryError, RecursionError):
+        raise InputError("The file is too complex to read within the loader's limits.") from None
+    except Exception as error:  # a bug of ours must still reach the musician as one sentence
+        raise InputError(f"The file could not be read (internal {type(error).__name__}); please report it.") from None
+
+
+def _load(data: bytes, name: str) -> LoadedGrooves:
     if len(data) > MAX_FILE_BYTES:
-        raise InputError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
-    parsed = parse_midi(data)
-    if not parsed.notes:
-        raise InputError("The file has no notes.")
-    sections = split_sections(parsed)
-    drum_notes = sum(len(s) for sec in sections for s in sec.hits.values())
-    if drum_notes == 0:
-        raise InputError("No drum notes: the file has no notes on the drum channel (10) at known drum pitches.")
-    notices: list[str] = []
-    windows: list[DrumPattern] = []
-    meters = sorted({f"{s.numerator}/{s.denominator}" for s in sections if s.hits})
-    for section in sections:
-        if not section.is_four_four or not section.hits:
-            continue
-        for track_bar, track in extract_tracks(section):
-            track.qpm = parsed.first_qpm
-            if track.num_steps < WINDOW_BARS * STEPS_PER_BAR:
-                track = _complete_to_window(track, notices)
-            for offset, window in slice_windows(track, WINDOW_BARS):
-                start = track_bar + offset
-                window.source = f"{name} bars {start + 1}-{start + WINDOW_BARS}"
-                windows.append(window)
-    if not windows:
-        raise InputError(f"No 4/4 drum part found (meters in the file: {', '.join(meters) or 'none'}).")
-    if len(parsed.tempos) > 1:
-        notices.append("Tempo changes ignored: the grooves are quantized in beats.")
-    summary = {
-        "qpm": round(parsed.first_qpm, 2),
+        raise InputError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB "
+                         "(drum MIDI files are usually under 100 kB).")
+    parsed = parse_midi(data, MAX_BARS)
+    notices = _reading_notices(parsed)
+    if not parsed.ticks.size:
+        raise InputError(_no_notes_reason(parsed))
+    drums, channel_notices = _choose_drum_channels(parsed)
+    notices += channel_notices
+    sections = split_sections(parsed, drums)
+    on_drums = np.isin(parsed.channels, sorted(drums))
+    drum_tracks = np.unique(parsed.tracks[on_drums]).tolist()
+    end_tick = max([parsed.track_end_ticks.get(t, 0) for t in drum_tracks] + [int(parsed.ticks[on_drums].max())])
+    windows, bars, meters = _windows(parsed, sections, name, notices, end_tick)
+    qpms = [w.qpm for w in windows]
+    if max(qpms) > MAX_QPM or min(qpms) < MIN_QPM:
+        written = [q for _, q in parsed.tempos if not MIN_QPM <= q <= MAX_QPM]
+        notices.append(f"The file's tempo ({written[0]:.0f} qpm) is out of range; "
+                       f"{min(max(written[0], MIN_QPM), MAX_QPM):.0f} qpm is used for playback.")
+        for window in windows:
+            window.qpm = float(np.clip(window.qpm, MIN_QPM, MAX_QPM))
+    if len({round(q, 2) for _, q in parsed.tempos}) > 1:
+        notices.append("Tempo changes ignored: the grooves are quantized in beats "
+                       "(each window plays at the tempo where it starts).")
+    loaded = LoadedGrooves(windows, [n for n in dict.fromkeys(notices) if n])
+    mapped = _CLASS_OF_PITCH[parsed.pitches] >= 0
+    loaded.summary = {
+        "qpm": round(windows[loaded.default_index].qpm, 2),
         "meters": meters,
         "tracks": parsed.num_tracks,
-        "drum_notes": drum_notes,
+        "format": parsed.format,
+        "drum_channels": [c + 1 for c in sorted(drums)],
+        "drum_notes": int((mapped & on_drums).sum()),
+        "notes_dropped": int((~mapped & on_drums).sum()),
+        "bars": bars,
         "windows": len(windows),
+        "default_window": loaded.default_index,
+        "default_source": windows[loaded.default_index].source,
     }
-    return LoadedGrooves(windows, notices, summary)
+    return loaded
 
 
-def _complete_to_window(track: DrumPattern, notices: list[str]) -> DrumPattern:
-    """Repeat a 1-3 bar phrase until it fills 4 bars (a 3-bar phrase gets its first bar again)."""
-    bars = track.num_steps // STEPS_PER_BAR
-    reps = -(-WINDOW_BARS // bars)
-    hits = np.tile(track.hits, (reps, 1))[: WINDOW_BARS * STEPS_PER_BAR]
-    vel = None if track.velocities is None else np.tile(track.velocities, (reps, 1))[: WINDOW_BARS * STEPS_PER_BAR]
-    notices.append(f"{bars}-bar phrase repeated to fill 4 bars.")
-    return DrumPattern(hits, vel, track.qpm)
+# ---------------------------------------------------------------------------------------------
+# what reading found
+
+
+def _reading_notices(parsed: ParsedMidi) -> list[str]:
+    notices: list[str] = []
+    if parsed.wrapper == "RIFF":
+        notices.append("The MIDI data was unwrapped from a RIFF (.rmi) file.")
+    elif parsed.wrapper:
+        notices.append(f"{parsed.wrapper.capitalize()} were skipped.")
+    for problem in parsed.problems:  # a cut file still gives what came before the cut
+        notices.append(problem[:-1] + "; the notes before the cut were used." if "truncated" in problem else problem)
+    notices += parsed.changes
+    for what in dict.fromkeys(parsed.ignored_meta):
+        notices.append(f"An impossible {what} was ignored.")
+    if parsed.notes_beyond_limit:
+        notices.append(f"The file is longer than {MAX_BARS} bars; only the first {MAX_BARS} were read "
+                       "(a limit that keeps long files fast).")
+    if parsed.notes_over_cap:
+        notices.append(f"The file has more than {MAX_NOTES:,} notes; only the first {MAX_NOTES:,} were read.")
+    return notices
+
+
+def _no_notes_reason(parsed: ParsedMidi) -> str:
+    truncated = [p for p in parsed.problems if "truncated" in p]
+    if truncated:
+        return truncated[0]
+    if parsed.zero_velocity_notes:
+        return "The file's notes all have velocity 0, so they are silent: there is nothing to play."
+    if parsed.notes_beyond_limit:
+        return f"The file's first {MAX_BARS} bars hold no notes (later ones are beyond the loader's limit)."
+    if parsed.problems:
+        return "The file has no readable notes: " + parsed.problems[0][0].lower() + parsed.problems[0][1:]
+    return "The file has no notes."
+
+
+# ---------------------------------------------------------------------------------------------
+# which channels are drums
+
+
+def _instrument(parsed: ParsedMidi, channel: int) -> str:
+    """GM family of a channel's first program (GM's default, piano, when none is set)."""
+    program = next((p for _, c, p in parsed.programs if c == channel), 0)
+    return GM_FAMILIES[program // 8]
+
+
+def _list_channels(parsed: ParsedMidi, channels: list[int]) -> str:
+    parts = [f"{_instrument(parsed, c)} on channel {c + 1}" for c in channels[:4]]
+    if len(channels) > 4:
+        parts.append(f"{len(channels) - 4} more channels")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _looks_like_drums(parsed: ParsedMidi, channel: int) -> int:
+    """2: a GM drum part on a melodic channel (kit pitches, short notes, hits together, or a drum name);
+    1: short notes at drum-map pitches, but not clearly a kit; 0: not drums."""
+    mine = parsed.channels == channel
+    pitches, ticks, durations = parsed.pitches[mine].astype(np.int64), parsed.ticks[mine], parsed.durations[mine]
+    names = " ".join(parsed.track_names.get(int(t), "") for t in np.unique(parsed.tracks[mine]))
+    program = next((p for _, c, p in parsed.programs if c == channel), -1)
+    in_map = float((_CLASS_OF_PITCH[pitches] >= 0).mean())
+    hinted = (bool(_DRUM_NAME.search(names)) and not _MELODIC_NAME.search(names)) or 112 <= program <= 119
+    if hinted and in_map >= 0.8:
+        return 2
+    if pitches.size < 3 or in_map < 0.9:
+        return 0
+    share = {fam: float(np.isin(pitches, sorted(p)).mean()) for fam, p in _KIT_FAMILIES.items()}
+    counts = np.sort(np.bincount(pitches, minlength=128))[::-1]
+    concentrated = counts[:4].sum() >= 0.6 * pitches.size and np.count_nonzero(counts) <= 24
+    kit = sum(share.values()) >= 0.6 and (share["kick"] + share["snare"] > 0) and (share["hats"] + share["cymbals"] > 0)
+    known = durations[durations >= 0]
+    short = not known.size or float(np.median(known)) <= 0.5 * parsed.ppq  # drum hits are short
+    together = float(np.isin(ticks, ticks[np.nonzero(np.diff(ticks) == 0)[0]]).mean()) >= 0.15  # kick + hat
+    return 2 if kit and concentrated and short and together else int(short)
+
+
+def _choose_drum_channels(parsed: ParsedMidi) -> tuple[set[int], list[str]]:
+    """Channel 10 (and channels a GM2/XG bank select marks as drums), else drum-like channels, else a reason."""
+    present = sorted(np.unique(parsed.channels).tolist())
+    mapped = _CLASS_OF_PITCH[parsed.pitches] >= 0
+    marked = {DRUM_CHANNEL} | {c for _, c, value in parsed.bank_msb if value in (120, 127)}
+    drums = {c for c in marked if c in present}
+    notices: list[str] = []
+    for channel in sorted(drums - {DRUM_CHANNEL}):
+        notices.append(f"Channel {channel + 1} is set to a drum kit (bank select) and was read as drums.")
+    usable = drums and bool((mapped & np.isin(parsed.channels, sorted(drums))).any())
+    if not usable:
+        likeness = {c: _looks_like_drums(parsed, c) for c in present if c not in drums}
+        candidates = [c for c, level in likeness.items() if level == 2]
+        if candidates:
+            listed = " and ".join(str(c + 1) for c in candidates)
+            word = "Channels" if len(candidates) > 1 else "Channel"
+            notices.append(f"{word} {listed} treated as drums: the notes look like a GM drum part, "
+                           "and the drum channel (10) has none.")
+            drums = set(candidates)
+        elif drums:
+            odd = sorted(set(parsed.pitches[np.isin(parsed.channels, sorted(drums))].tolist()))
+            examples = ", ".join(str(p) for p in odd[:3])
+            raise InputError(f"The drum notes use pitches outside the General MIDI drum map (e.g. {examples}), "
+                             "so none could be used.")
+        else:
+            maybe = [c for c, level in likeness.items() if level == 1][:1]
+            hint = f" (if channel {maybe[0] + 1} is a drum part, move it to channel 10)" if maybe else ""
+            raise InputError(f"No drum notes: the file has {_list_channels(parsed, present)} only{hint}.")
+    others = [c for c in present if c not in drums]
+    if others:
+        notices.append(f"Only the drums were used; {_list_channels(parsed, others)} ignored.")
+    on_drums = np.isin(parsed.channels, sorted(drums))
+    dropped = parsed.pitches[on_drums & ~mapped]
+    if dropped.size:
+        examples = ", ".join(str(p) for p in sorted(set(dropped.tolist()))[:3])
+        notices.append(f"{dropped.size} drum notes at pitches outside the drum map (e.g. {examples}) were dropped.")
+    return drums, notices
+
+
+# ---------------------------------------------------------------------------------------------
+# windows
+
+
+def _windows(parsed: ParsedMidi, sections: list[Section], name: str, notices: list[str], end_tick: int):
+    """4-bar windows of the 4/4 sections (short passages completed), bars used, meters with drums."""
+    ppq = parsed.ppq
+    tempo_ticks = np.array([t for t, _ in parsed.tempos], dtype=np.int64)
+    tempo_qpm = [q for _, q in parsed.tempos] or [120.0]
+    first_bar = _bar_numbers(parsed, sections)
+    skipped_meters: dict[str, list[tuple[int, int]]] = {}
+    found: list[tuple[int, int, DrumPattern, Section]] = []  # (file bar, bar in section, track, section)
+    for number, section in enumerate(sections):
+        if not section.num_hits:
+            continue
+        if not section.is_four_four:
+            meter = f"{section.numerator}/{section.denominator}"
+            if first_bar[number] < 0:
+                notices.append(f"The pickup before bar 1 (in {meter}) was left out.")
+            else:
+                last = first_bar[number] + int(section.steps.max() // section.steps_per_bar)
+                skipped_meters.setdefault(meter, []).append((first_bar[number] + 1, last + 1))
+            continue
+        for track_bar, track in extract_tracks(section, 1, MAX_BARS):
+            found.append((first_bar[number] + track_bar, track_bar, track, section))
+    meters = sorted({f"{s.numerator}/{s.denominator}" for s in sections if s.num_hits}) or ["4/4"]
+    if not found:
+        where = " and ".join(f"{m} ({_bar_ranges(r)})" for m, r in skipped_meters.items())
+        raise InputError(f"No 4/4 drum part: the drums are in {where}; the model plays 4/4 grooves only.")
+    for meter, ranges in skipped_meters.items():
+        notices.append(f"{_bar_ranges(ranges).capitalize()} (in {meter}) left out: the model plays 4/4 only.")
+    long = [item for item in found if item[2].num_steps >= WINDOW_STEPS]
+    if long and len(long) < len(found):
+        short = [(bar + 1, bar + t.num_steps // STEPS_PER_BAR) for bar, _, t, _ in found if t.num_steps < WINDOW_STEPS]
+        many = len(short) > 1
+        notices.append(f"{len(short)} passage{'s' * many} shorter than 4 bars ({_bar_ranges(short)}) "
+                       f"{'were' if many else 'was'} left out.")
+    windows: list[DrumPattern] = []
+    bars = 0
+    for bar, track_bar, track, section in long or found:
+        bars += track.num_steps // STEPS_PER_BAR
+        if long:
+            pieces = [(offset, window, f"bars {bar + offset + 1}-{bar + offset + WINDOW_BARS}")
+                      for offset, window in slice_windows(track, WINDOW_BARS)]
+        else:
+            end_step = None
+            if section.end_tick is None or end_tick <= section.end_tick:  # the file ends in this section
+                end_step = (8 * (end_tick - section.start_tick) + ppq) // (2 * ppq) - track_bar * STEPS_PER_BAR
+            pieces = [(0, *_complete(track, bar, end_step, notices))]
+        for offset, window, label in pieces:
+            tick = section.start_tick + (track_bar + offset) * 4 * ppq  # where the window starts
+            at = int(np.searchsorted(tempo_ticks, tick, side="right")) - 1
+            window.qpm = float(tempo_qpm[max(at, 0)])
+            window.source = f"{name} {label}"
+            windows.append(window)
+    return windows, bars, meters
+
+
+def _complete(track: DrumPattern, bar: int, end_step: int | None, notices: list[str]) -> tuple[DrumPattern, str]:
+    """Complete a 1-3 bar passage to 4 bars, saying how; ``end_step`` is where the file ends."""
+    hits, vel = track.hits.copy(), track.velocity_grid().copy()
+    bars = hits.shape[0] // STEPS_PER_BAR
+    if bars >= 2 and not hits[: STEPS_PER_BAR // 2].any():  # bar 1 only has notes from beat 3 on: a pickup
+        notices.append(f"Bar {bar + 1} is a pickup into the groove and was left out.")
+        hits, vel, bars, bar = hits[STEPS_PER_BAR:], vel[STEPS_PER_BAR:], bars - 1, bar + 1
+        end_step = None if end_step is None else end_step - STEPS_PER_BAR
+    last = (bars - 1) * STEPS_PER_BAR
+    cut = None if end_step is None else end_step - last  # steps of the last bar before the file ends
+    if cut is not None and 0 < cut <= 12 and cut % 4 == 0 and bars >= 2:
+        source = slice(last - STEPS_PER_BAR + cut, last)  # the same beats of the bar before
+        hits[last + cut :], vel[last + cut :] = hits[source], vel[source]
+        notices.append(f"The file ends at beat {cut // 4 + 1} of bar {bar + bars}; the rest of that bar "
+                       f"was copied from bar {bar + bars - 1}.")
+    elif cut in (4, 8) and bars == 1:
+        hits, vel = np.tile(hits[:cut], (STEPS_PER_BAR // cut, 1)), np.tile(vel[:cut], (STEPS_PER_BAR // cut, 1))
+        notices.append(f"The file is only {cut // 4} beat{'s' * (cut > 4)} long; it was repeated to fill a bar.")
+    label = f"bar {bar + 1}" if bars == 1 else f"bars {bar + 1}-{bar + bars}"
+    if bars == 3:
+        order = [0, 1, 1, 2]
+        notices.append("The 3-bar phrase was completed to 4 bars by playing bar 2 twice (the last bar stays last).")
+    else:
+        order = [b % bars for b in range(WINDOW_BARS)]
+        notices.append(f"The {bars}-bar loop was repeated to fill 4 bars." if bars < WINDOW_BARS else "")
+    rows = np.concatenate([np.arange(b * STEPS_PER_BAR, (b + 1) * STEPS_PER_BAR) for b in order])
+    return DrumPattern(hits[rows], vel[rows]), f"{label} (completed to 4 bars)"
+
+
+def _bar_numbers(parsed: ParsedMidi, sections: list[Section]) -> list[int]:
+    """0-based number of each section's first bar, counting bars in each meter; -1 for a pickup."""
+    numbers, bar = [], 0
+    for number, section in enumerate(sections):
+        ticks_per_bar = parsed.ppq * 4 * section.numerator / section.denominator
+        length = None if section.end_tick is None else section.end_tick - section.start_tick
+        pickup = (number == 0 and length is not None and not section.is_four_four and length < 4 * parsed.ppq
+                  and len(sections) > 1 and sections[1].is_four_four)
+        numbers.append(-1 if pickup else bar)
+        if length is not None and not pickup:
+            bar += int(np.ceil(length / ticks_per_bar))
+    return numbers
+
+
+def _bar_ranges(ranges: list[tuple[int, int]]) -> str:
+    text = [f"bar {a}" if a == b else f"bars {a}-{b}" for a, b in ranges[:3]]
+    if len(ranges) > 3:
+        text.append(f"{len(ranges) - 3} more")
+    return ", ".join(text)

@@ -1,27 +1,32 @@
 """MIDI in: bytes -> drum hits on the 16th-note grid, quantized in beats (ticks).
 
-One loader serves ``musicvae prepare``, ``musicvae inspect``, ``generate`` and the app.
+One reader serves ``musicvae prepare``, ``musicvae inspect``, ``generate`` and the app.
 Quantizing ticks instead of seconds means tempo changes never break the grid (spec §1.1
 pitfall): a step is ``round(tick * 4 / ppq)``.  Sections with another meter than 16 steps per
 bar (4/4, 2/2, 8/8) are set aside, and tracks are split at empty bars like Magenta's
-``extract_drum_tracks`` (gap_bars=1).
+``extract_drum_tracks`` (gap_bars=1).  The bytes are read by our own forgiving reader
+(:mod:`musicvae.smf`); this module turns its file ticks into beats and meters into sections.
 """
 
 from __future__ import annotations
 
-import io
-from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from musicvae.pattern import NUM_CLASSES, PITCH_TO_CLASS, STEPS_PER_BAR, STEPS_PER_QUARTER, DrumPattern
+from musicvae.smf import InputError, Smf, read_smf
+
+__all__ = ["InputError", "ParsedMidi", "parse_midi", "split_sections", "extract_tracks", "slice_windows",
+           "file_windows"]
 
 DRUM_CHANNEL = 9  # MIDI channel 10, zero-based
-
-
-class InputError(ValueError):
-    """A file the loader cannot use; the message is one sentence for a musician."""
+MAX_BARS = 4096  # bars of 4/4 read from one file (2.3 hours at 120 qpm); later notes are counted, not kept
+SMPTE_PPQ = 960  # ticks per beat given to files that count time in SMPTE frames
+_CLASS_OF_PITCH = np.full(256, -1, dtype=np.int64)  # pitch -> drum class, -1 outside the map
+for _pitch, _cls in PITCH_TO_CLASS.items():
+    _CLASS_OF_PITCH[_pitch] = _cls
 
 
 @dataclass
@@ -32,31 +37,71 @@ class NoteOn:
     velocity: int
 
 
-@dataclass
+@dataclass(eq=False)  # numpy fields: compare by identity
 class ParsedMidi:
-    """What a standard MIDI file holds that matters for drums."""
+    """What a standard MIDI file holds that matters for drums, time in ticks of ``ppq`` per beat.
+
+    Notes live in parallel numpy arrays sorted by (tick, pitch) so that a long file costs a few
+    bytes per note; ``notes`` gives them as :class:`NoteOn` objects for small jobs.
+    """
 
     ppq: int
-    notes: list[NoteOn]
-    time_signatures: list[tuple[int, int, int]]  # (tick, numerator, denominator)
-    tempos: list[tuple[int, float]]  # (tick, qpm)
+    ticks: np.ndarray  # int64
+    channels: np.ndarray  # uint8, 0-based
+    pitches: np.ndarray  # uint8
+    velocities: np.ndarray  # uint8, 1..127
+    time_signatures: list[tuple[int, int, int]]  # (tick, numerator, denominator), valid ones only
+    tempos: list[tuple[int, float]]  # (tick, qpm), tempo 0 left out
     num_tracks: int = 1
+    format: int = 1
+    tracks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))  # 1-based track of each note
+    durations: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ticks, -1 = no note-off
+    track_names: dict[int, str] = field(default_factory=dict)
+    track_end_ticks: dict[int, int] = field(default_factory=dict)
+    programs: list[tuple[int, int, int]] = field(default_factory=list)  # (tick, channel, program)
+    bank_msb: list[tuple[int, int, int]] = field(default_factory=list)  # (tick, channel, CC0 value)
+    problems: list[str] = field(default_factory=list)  # damage and repairs, one sentence each
+    changes: list[str] = field(default_factory=list)  # what reading changed (SMPTE timing, format 2, ...)
+    zero_velocity_notes: int = 0
+    notes_beyond_limit: int = 0
+    notes_over_cap: int = 0
+    ignored_meta: list[str] = field(default_factory=list)  # e.g. "time signature 0/4", "tempo 0"
+    wrapper: str = ""
 
     @property
     def first_qpm(self) -> float:
         return self.tempos[0][1] if self.tempos else 120.0
 
+    @cached_property
+    def notes(self) -> list[NoteOn]:
+        return [NoteOn(*n) for n in zip(self.ticks.tolist(), self.channels.tolist(), self.pitches.tolist(),
+                                        self.velocities.tolist())]
 
-@dataclass
+    def qpm_at(self, tick: int) -> float:
+        """The tempo in effect at ``tick`` (the first tempo before any tempo event)."""
+        qpm = self.first_qpm
+        for at, value in self.tempos:
+            if at > tick:
+                break
+            qpm = value
+        return qpm
+
+
+@dataclass(eq=False)
 class Section:
-    """A stretch of constant meter; ``hits`` maps a step (from the section start) to classes."""
+    """A stretch of constant meter; its drum hits as sorted unique (step, class) entries.
+
+    ``steps`` count 16th notes from the section start; ``velocities`` is the loudest note that
+    landed on each entry.
+    """
 
     numerator: int
     denominator: int
     start_tick: int
     end_tick: int | None
-    hits: dict[int, set[int]] = field(default_factory=dict)
-    velocities: dict[tuple[int, int], int] = field(default_factory=dict)
+    steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    classes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    velocities: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
 
     @property
     def steps_per_bar(self) -> float:
@@ -66,38 +111,136 @@ class Section:
     def is_four_four(self) -> bool:
         return self.steps_per_bar == STEPS_PER_BAR
 
+    @property
+    def num_hits(self) -> int:
+        return int(self.steps.size)
 
-def parse_midi(data: bytes) -> ParsedMidi:
-    """Parse a standard MIDI file; raise InputError with a one-sentence reason."""
-    import mido
+    @property
+    def hits(self) -> dict[int, set[int]]:
+        """step -> drum classes (a dict view for callers that want one)."""
+        out: dict[int, set[int]] = {}
+        for step, cls in zip(self.steps.tolist(), self.classes.tolist()):
+            out.setdefault(step, set()).add(cls)
+        return out
 
-    if not data:
-        raise InputError("The file is empty.")
-    if data[:4] != b"MThd":
-        raise InputError("This is not a MIDI file (it does not start with 'MThd').")
-    try:
-        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
-    except Exception as error:  # mido raises many types on broken files
-        raise InputError(f"The MIDI file is damaged and cannot be read ({error}).") from None
-    if not midi.ticks_per_beat or midi.ticks_per_beat <= 0:
-        raise InputError("The MIDI file has no valid time division (ticks per beat).")
-    notes: list[NoteOn] = []
-    signatures: list[tuple[int, int, int]] = []
-    tempos: list[tuple[int, float]] = []
-    for track in midi.tracks:
-        tick = 0
-        for message in track:
-            tick += message.time
-            if message.type == "note_on" and message.velocity > 0:
-                notes.append(NoteOn(tick, message.channel, message.note, message.velocity))
-            elif message.type == "time_signature":
-                signatures.append((tick, message.numerator, message.denominator))
-            elif message.type == "set_tempo" and message.tempo > 0:
-                tempos.append((tick, 60e6 / message.tempo))
-    notes.sort(key=lambda n: (n.tick, n.pitch))
-    signatures.sort()
-    tempos.sort()
-    return ParsedMidi(midi.ticks_per_beat, notes, signatures, tempos, len(midi.tracks))
+
+def parse_midi(data: bytes, max_bars: int = MAX_BARS) -> ParsedMidi:
+    """Parse a standard MIDI file; raise InputError with a one-sentence reason.
+
+    Reads at most ``max_bars`` bars of 4/4 (``notes_beyond_limit`` > 0 says notes were left out).
+    SMPTE-timed files get beats from their tempo map; format 2 files (independent patterns) are
+    laid out one after another with an empty bar between them.
+    """
+    max_beats = max_bars * 4
+    smf = read_smf(data, max_beats=max_beats)
+    ticks = np.frombuffer(smf.note_tick, dtype=np.int64) if smf.num_notes else np.zeros(0, np.int64)
+    durations = np.frombuffer(smf.note_duration, dtype=np.int64) if smf.num_notes else np.zeros(0, np.int64)
+    tracks = np.frombuffer(smf.note_track, dtype=np.int32) if smf.num_notes else np.zeros(0, np.int32)
+    channels = np.frombuffer(bytes(smf.note_channel), dtype=np.uint8)
+    pitches = np.frombuffer(bytes(smf.note_pitch), dtype=np.uint8)
+    velocities = np.frombuffer(bytes(smf.note_velocity), dtype=np.uint8)
+    tempo_events = [(t, us, tr) for t, us, tr in smf.tempos if us > 0]
+    sig_events = list(smf.time_signatures)
+    end_ticks = {info.number: info.end_tick for info in smf.tracks}
+    ignored = ["tempo 0"] * (len(tempo_events) < len(smf.tempos))
+    changes: list[str] = []
+    if smf.format == 2 and len(smf.tracks) > 1:
+        ticks, tempo_events, sig_events, end_ticks = _lay_out_patterns(smf, ticks, tracks, tempo_events, sig_events)
+        changes.append(f"The file holds {len(smf.tracks)} separate patterns (format 2); they were placed one after "
+                       "another with an empty bar between them.")
+    ppq = smf.ppq
+    if not ppq:  # SMPTE: absolute time; turn seconds into beats with the file's own tempo map
+        ppq = SMPTE_PPQ
+        to_beats = _smpte_converter(smf.ticks_per_second, tempo_events)
+        ends = to_beats(ticks + np.maximum(durations, 0))
+        ticks = to_beats(ticks)
+        durations = np.where(durations >= 0, ends - ticks, -1)
+        tempo_events = [(int(to_beats(np.array([t]))[0]), us, tr) for t, us, tr in tempo_events]
+        sig_events = [(int(to_beats(np.array([t]))[0]), n, d, tr) for t, n, d, tr in sig_events]
+        end_ticks = {k: int(to_beats(np.array([v]))[0]) for k, v in end_ticks.items()}
+        qpm = 60e6 / min(tempo_events)[1] if tempo_events else 120.0
+        changes.append(f"The file counts time in SMPTE frames; beats were derived from its tempo ({qpm:.0f} qpm).")
+    beyond = smf.notes_beyond_limit
+    if ticks.size and ticks.max() >= max_beats * ppq:  # SMPTE files were read with a looser bound
+        keep = ticks < max_beats * ppq
+        beyond += int((~keep).sum())
+        ticks, durations, tracks = ticks[keep], durations[keep], tracks[keep]
+        channels, pitches, velocities = channels[keep], pitches[keep], velocities[keep]
+    order = np.lexsort((pitches, ticks))
+    signatures = []
+    for tick, num, exponent, _ in sorted(sig_events, key=lambda s: s[0]):
+        if num >= 1 and exponent <= 6:  # x/1 .. x/64; 0/x and x/128 or finer cannot be a bar
+            signatures.append((tick, num, 2**exponent))
+        else:
+            den = str(2**exponent) if exponent < 16 else f"2^{exponent}"
+            ignored.append(f"time signature {num}/{den}")
+    tempos = sorted((t, 60e6 / us) for t, us, _ in tempo_events)
+    return ParsedMidi(
+        ppq=ppq, ticks=ticks[order], channels=channels[order], pitches=pitches[order],
+        velocities=velocities[order], time_signatures=signatures, tempos=tempos,
+        num_tracks=len(smf.tracks), format=smf.format, tracks=tracks[order], durations=durations[order],
+        track_names={info.number: info.name for info in smf.tracks if info.name}, track_end_ticks=end_ticks,
+        programs=sorted(smf.programs), bank_msb=sorted(smf.bank_msb), problems=_problems(smf), changes=changes,
+        zero_velocity_notes=smf.zero_velocity_notes, notes_beyond_limit=beyond, notes_over_cap=smf.notes_over_cap,
+        ignored_meta=ignored, wrapper=smf.wrapper,
+    )
+
+
+def _problems(smf: Smf) -> list[str]:
+    """Damage sentences from the reader, plus one per kind of illegal byte it repaired."""
+    problems = list(dict.fromkeys(smf.problems))  # a damaged file can repeat one message per track
+    if len(problems) > 4:
+        problems = problems[:3] + [f"{len(problems) - 3} more problems of this kind were found and worked around."]
+    if smf.clipped_bytes:
+        problems.append(f"{smf.clipped_bytes} out-of-range value{'s' * (smf.clipped_bytes > 1)} (above 127) "
+                        "clipped to 127.")
+    if smf.skipped_bytes:
+        problems.append(f"{smf.skipped_bytes} byte{'s' * (smf.skipped_bytes > 1)} not valid in a MIDI file "
+                        f"{'were' if smf.skipped_bytes > 1 else 'was'} skipped.")
+    if smf.running_status_breaks:
+        problems.append("Some events lacked a status byte after a meta or sysex event; the previous one was reused.")
+    return problems
+
+
+def _lay_out_patterns(smf: Smf, ticks: np.ndarray, tracks: np.ndarray, tempos: list, signatures: list):
+    """Format 2: every track starts at 0 on its own; shift each after the previous one (bar-aligned)."""
+    bar = 4 * smf.ppq if smf.ppq else int(2 * smf.ticks_per_second)  # a 4/4 bar (at 120 qpm for SMPTE)
+    last_note = np.zeros(len(smf.tracks) + 2, dtype=np.int64)
+    np.maximum.at(last_note, tracks, ticks + 1)
+    offsets: dict[int, int] = {}
+    offset = 0
+    for info in smf.tracks:
+        offsets[info.number] = offset
+        length = max(info.end_tick, int(last_note[info.number]))
+        offset += (-(-length // bar) + 1) * bar  # whole bars, then one empty bar so tracks never merge
+    shift = np.zeros(len(smf.tracks) + 2, dtype=np.int64)
+    for number, value in offsets.items():
+        shift[number] = value
+    tempos = [(t + offsets.get(tr, 0), us, tr) for t, us, tr in tempos]
+    starts_with_meter = {tr for t, _, _, tr in signatures if t == 0}
+    signatures = [(t + offsets.get(tr, 0), n, d, tr) for t, n, d, tr in signatures]
+    # each pattern is in 4/4 unless it says otherwise, whatever the pattern before it was in
+    signatures += [(offsets[n], 4, 2, n) for n in offsets if n not in starts_with_meter]
+    end_ticks = {info.number: info.end_tick + offsets[info.number] for info in smf.tracks}
+    return ticks + shift[tracks], tempos, signatures, end_ticks
+
+
+def _smpte_converter(ticks_per_second: float, tempos: list[tuple[int, int, int]]):
+    """A function from SMPTE ticks (numpy) to beat ticks at SMPTE_PPQ, following the tempo map."""
+    changes = sorted((t, us) for t, us, _ in tempos)
+    if not changes or changes[0][0] > 0:
+        changes.insert(0, (0, changes[0][1] if changes else 500_000))
+    at = np.array([t for t, _ in changes], dtype=np.float64)
+    beats_per_tick = np.array([1e6 / us / ticks_per_second for _, us in changes])
+    beats_at = np.concatenate([[0.0], np.cumsum(np.diff(at) * beats_per_tick[:-1])])
+
+    def convert(values: np.ndarray) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        index = np.searchsorted(at, values, side="right") - 1
+        beats = beats_at[index] + (values - at[index]) * beats_per_tick[index]
+        return np.rint(beats * SMPTE_PPQ).astype(np.int64)
+
+    return convert
 
 
 def split_sections(parsed: ParsedMidi, drum_channels: set[int] | None = None) -> list[Section]:
@@ -115,18 +258,26 @@ def split_sections(parsed: ParsedMidi, drum_channels: set[int] | None = None) ->
         Section(num, den, tick, changes[i + 1][0] if i + 1 < len(changes) else None)
         for i, (tick, num, den) in enumerate(changes)
     ]
-    index = 0
-    for note in parsed.notes:
-        if note.channel not in drum_channels or note.pitch not in PITCH_TO_CLASS:
+    classes = _CLASS_OF_PITCH[parsed.pitches]
+    keep = (classes >= 0) & np.isin(parsed.channels, np.array(sorted(drum_channels), dtype=np.uint8))
+    ticks, classes, velocities = parsed.ticks[keep], classes[keep], parsed.velocities[keep]
+    ppq = parsed.ppq
+    starts = np.array([s.start_tick for s in sections], dtype=np.int64)
+    # A note within half a step before a meter change rounds onto the new section's first step
+    # (a drummer who plays beat 1 a little early), hence ``8 * tick + ppq`` against ``8 * start``.
+    index = np.searchsorted(8 * starts, 8 * ticks + ppq, side="right") - 1
+    steps = (8 * (ticks - starts[index]) + ppq) // (2 * ppq)  # floor(tick * 4 / ppq + 1/2), exactly
+    for number, section in enumerate(sections):
+        mine = index == number
+        if not mine.any():
             continue
-        while sections[index].end_tick is not None and note.tick >= sections[index].end_tick:
-            index += 1
-        section = sections[index]
-        step = int(np.floor((note.tick - section.start_tick) * STEPS_PER_QUARTER / parsed.ppq + 0.5))
-        cls = PITCH_TO_CLASS[note.pitch]
-        section.hits.setdefault(step, set()).add(cls)
-        key = (step, cls)
-        section.velocities[key] = max(section.velocities.get(key, 0), note.velocity)
+        key = steps[mine] * NUM_CLASSES + classes[mine]
+        vel = velocities[mine]
+        order = np.lexsort((vel, key))  # the loudest note of each (step, class) comes last
+        key, vel = key[order], vel[order]
+        last = np.append(key[1:] != key[:-1], True)
+        key, vel = key[last], vel[last]
+        section.steps, section.classes, section.velocities = key // NUM_CLASSES, key % NUM_CLASSES, vel
     return sections
 
 
@@ -137,27 +288,24 @@ def extract_tracks(section: Section, gap_bars: int = 1, max_bars: int = 100) -> 
     ``gap_bars`` bars after the step following the previous hit; it is padded to a whole bar
     and truncated to ``max_bars``.  Returns (start_bar, pattern) pairs.
     """
-    steps = sorted(section.hits)
+    if not section.steps.size:
+        return []
+    unique = np.unique(section.steps)
+    breaks = np.nonzero(unique[1:] - (unique[:-1] + 1) >= gap_bars * STEPS_PER_BAR)[0]
+    firsts = np.concatenate([[0], breaks + 1])
+    lasts = np.concatenate([breaks, [unique.size - 1]])
     tracks: list[tuple[int, DrumPattern]] = []
-    i = 0
-    while i < len(steps):
-        start = steps[i] - steps[i] % STEPS_PER_BAR
-        j = i
-        while j + 1 < len(steps) and steps[j + 1] - (steps[j] + 1) < gap_bars * STEPS_PER_BAR:
-            j += 1
-        last = steps[j]
+    for first, last in zip(unique[firsts].tolist(), unique[lasts].tolist()):
+        start = first - first % STEPS_PER_BAR
         num_bars = min(last // STEPS_PER_BAR - start // STEPS_PER_BAR + 1, max_bars)
+        end = min(last + 1, start + num_bars * STEPS_PER_BAR)
+        lo, hi = np.searchsorted(section.steps, [first, end])  # entries of this track (steps are sorted)
         hits = np.zeros((num_bars * STEPS_PER_BAR, NUM_CLASSES), dtype=bool)
         vel = np.zeros_like(hits, dtype=np.uint8)
-        for step in steps[i : j + 1]:
-            offset = step - start
-            if offset >= hits.shape[0]:
-                break
-            for cls in section.hits[step]:
-                hits[offset, cls] = True
-                vel[offset, cls] = section.velocities[(step, cls)]
+        rows, cols = section.steps[lo:hi] - start, section.classes[lo:hi]
+        hits[rows, cols] = True
+        vel[rows, cols] = section.velocities[lo:hi]
         tracks.append((start // STEPS_PER_BAR, DrumPattern(hits, vel)))
-        i = j + 1
     return tracks
 
 
@@ -167,7 +315,9 @@ def slice_windows(track: DrumPattern, num_bars: int = 4, hop_bars: int = 1) -> l
     return [(b, track.window(b, num_bars)) for b in range(0, total - num_bars + 1, hop_bars)]
 
 
-def file_windows(data: bytes, num_bars: int = 4, gap_bars: int = 1, max_bars: int = 100) -> list[tuple[int, DrumPattern]]:
+def file_windows(
+    data: bytes, num_bars: int = 4, gap_bars: int = 1, max_bars: int = 100
+) -> list[tuple[int, DrumPattern]]:
     """All unique 4-bar windows of a file, in order, with their absolute start bar."""
     parsed = parse_midi(data)
     seen: set[bytes] = set()
@@ -193,7 +343,5 @@ def _section_start_bar(parsed: ParsedMidi, section: Section) -> int:
 
 
 def count_by_channel(parsed: ParsedMidi) -> dict[int, int]:
-    counts: dict[int, int] = defaultdict(int)
-    for note in parsed.notes:
-        counts[note.channel] += 1
-    return dict(counts)
+    channels, counts = np.unique(parsed.channels, return_counts=True)
+    return {int(c): int(n) for c, n in zip(channels, counts)}
