@@ -30,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cap on windows per file; 0 = no cap (default; Magenta uses 5)")
     p.add_argument("--num_workers", type=_positive_int, default=None, help="processes (default: all cores)")
     p.add_argument("--seed", type=int, default=0, help="seed for the capped random choice")
+    p.add_argument("--shard_windows", type=int, default=0,
+                   help="write resumable shards of at most N windows (for big corpora; default 0 = one file "
+                        "per split)")
+    p.add_argument("--validation_fraction", type=float, default=0.0,
+                   help="share of files put in validation by hash of their path, for folders without a split "
+                        "column (default 0)")
+    p.add_argument("--test_fraction", type=float, default=0.0, help="the same for test (default 0)")
 
     p = sub.add_parser("train", help="train or evaluate a model (resumes automatically)")
     p.add_argument("--config", required=True, help="a registered config name (see `musicvae info --list`)")
@@ -45,8 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval_every_steps", type=int, default=0, help="validation metrics every N steps (0 = off)")
     p.add_argument("--eval_examples", type=_positive_int, default=512, help="validation windows for that check")
     p.add_argument("--log_every_steps", type=_positive_int, default=10)
-    p.add_argument("--num_threads", type=_positive_int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--num_threads", type=_positive_int, default=None,
+                   help="torch threads (default: all cores, shared out between torchrun's processes)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where to train; auto = a GPU when one is visible (default auto)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass (for GPUs)")
+    p.add_argument("--shuffle_shards", type=_positive_int, default=8,
+                   help="sharded data: shards mixed together in the shuffle buffer (default 8)")
 
     p = sub.add_parser("generate", help="sample or interpolate 4-bar grooves to MIDI files")
     p.add_argument("--config", default=None, help="expected config name (checked against the checkpoint)")
@@ -77,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="reference split (default test)")
     p.add_argument("--num_samples", type=_positive_int, default=512, help="prior samples per temperature")
     p.add_argument("--output", type=Path, default=None, help="also write the JSON here")
+    p.add_argument("--gmd_root", type=Path, default=None, help="GMD folder: adds the CI regression probe")
     p.add_argument("--num_threads", type=_positive_int, default=None)
 
     p = sub.add_parser("export", help="copy a training checkpoint into a lean model folder")
@@ -111,10 +125,13 @@ def run_prepare(args) -> int:
     settings = PrepareSettings(
         args.slice_bars, args.gap_bars, args.max_bars, args.max_tensors_per_notesequence, args.seed
     )
-    counts = prepare(args.examples_path, args.output_dir, settings, args.num_workers)
+    counts = prepare(args.examples_path, args.output_dir, settings, args.num_workers, shard_windows=args.shard_windows,
+                     validation_fraction=args.validation_fraction, test_fraction=args.test_fraction)
     manifest = json.loads((args.output_dir / "manifest.json").read_text())
-    if manifest["rejected"]:
-        print(f"{len(manifest['rejected'])} files gave no window (reasons in {args.output_dir / 'manifest.json'})")
+    rejected = manifest.get("rejected_count", len(manifest.get("rejected", {})))
+    if rejected:
+        where = args.output_dir / manifest.get("rejected_log", "manifest.json")
+        print(f"{rejected} files gave no window (reasons in {where})")
     print(f"windows: train={counts['train']} validation={counts['validation']} test={counts['test']}")
     return 0
 
@@ -135,8 +152,9 @@ def run_train(args) -> int:
     import torch
 
     from musicvae.configs import get_config
+    from musicvae.distributed import default_num_threads
 
-    torch.set_num_threads(args.num_threads or os.cpu_count() or 1)
+    torch.set_num_threads(args.num_threads or default_num_threads())
     config = get_config(args.config, args.hparams)
     data_dir = _data_dir(args)
     if args.mode == "eval":
@@ -153,8 +171,10 @@ def run_train(args) -> int:
     from musicvae.train import train
 
     result = train(config, args.run_dir, data_dir, args.num_steps, args.checkpoint_secs, args.checkpoints_to_keep,
-                   args.eval_every_steps, args.eval_examples, args.log_every_steps, args.seed)
-    print(json.dumps(result))
+                   args.eval_every_steps, args.eval_examples, args.log_every_steps, args.seed,
+                   device=args.device, bf16=args.bf16, shuffle_shards=args.shuffle_shards)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        print(json.dumps(result))
     return 0
 
 
@@ -242,7 +262,7 @@ def run_report(args) -> int:
     from musicvae.report import model_report
 
     torch.set_num_threads(args.num_threads or os.cpu_count() or 1)
-    result = model_report(args.checkpoint, args.examples_path, args.split, args.num_samples)
+    result = model_report(args.checkpoint, args.examples_path, args.split, args.num_samples, gmd_root=args.gmd_root)
     text = json.dumps(result)
     if args.output:
         args.output.write_text(json.dumps(result, indent=1))

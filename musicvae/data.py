@@ -4,6 +4,9 @@ Output folder layout (no pickles anywhere):
 - ``{split}.npz``: ``tokens`` uint16 [N, steps], ``file_index`` int32 [N], ``start_bar`` int32 [N];
 - ``manifest.json``: the files of each split (``file_index`` points into them), the settings,
   per-split counts, a fingerprint, and the rejected files with their reasons.
+
+Corpora far larger than GMD use the sharded form instead (``prepare(..., shard_windows=N)``, see
+``musicvae.shards``); ``load_split``, ``read_windows`` and ``fingerprint`` read either form.
 """
 
 from __future__ import annotations
@@ -35,20 +38,45 @@ class PrepareSettings:
     seed: int = 0
 
 
-def list_examples(examples_path: Path) -> list[tuple[str, str]]:
-    """(relative path, split) for every MIDI file; GMD's info.csv gives the split if present."""
+def split_for_path(rel: str, validation_fraction: float = 0.0, test_fraction: float = 0.0) -> str:
+    """A file's split from a hash of its relative path: stable when files are added or removed."""
+    if validation_fraction < 0 or test_fraction < 0 or validation_fraction + test_fraction >= 1:
+        raise ValueError("--validation_fraction and --test_fraction must be >= 0 and add up to less than 1")
+    if not validation_fraction and not test_fraction:
+        return "train"
+    digest = hashlib.sha256(rel.replace(os.sep, "/").encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0**64
+    if u < test_fraction:
+        return "test"
+    return "validation" if u < test_fraction + validation_fraction else "train"
+
+
+def list_examples(
+    examples_path: Path, validation_fraction: float = 0.0, test_fraction: float = 0.0
+) -> list[tuple[str, str]]:
+    """(relative path, split) for every MIDI file; GMD's info.csv gives the split if present.
+
+    Folders without such a column put each file in a split by hash of its relative path
+    (:func:`split_for_path`); with both fractions 0 (the default) every file goes to train.
+    """
     info = examples_path / "info.csv"
     if info.exists():
         with info.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
         if rows and "split" in rows[0] and "midi_filename" in rows[0]:
             return [(r["midi_filename"], r["split"]) for r in rows if r["split"] in SPLITS]
-    files = sorted(
-        str(p.relative_to(examples_path))
-        for p in examples_path.rglob("*")
-        if p.is_file() and p.suffix.lower() in MIDI_SUFFIXES
-    )
-    return [(f, "train") for f in files]
+    files = sorted(_midi_files(examples_path))
+    return [(f, split_for_path(f, validation_fraction, test_fraction)) for f in files]
+
+
+def _midi_files(root: Path):
+    """Relative POSIX paths of the MIDI files under ``root`` (plain strings: no Path per file)."""
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        for name in names:
+            if os.path.splitext(name)[1].lower() in MIDI_SUFFIXES and os.path.isfile(os.path.join(folder, name)):
+                yield name if prefix == "." else f"{prefix}/{name}"
 
 
 def _windows_of_file(job: tuple[str, str, PrepareSettings]) -> tuple[str, list[tuple[int, bytes]], str]:
@@ -75,10 +103,19 @@ def prepare(
     settings: PrepareSettings = PrepareSettings(),
     num_workers: int | None = None,
     progress: bool = True,
+    shard_windows: int = 0,
+    validation_fraction: float = 0.0,
+    test_fraction: float = 0.0,
 ) -> dict[str, int]:
+    """Prepare a corpus; ``shard_windows > 0`` writes the sharded, resumable form (``musicvae.shards``)."""
+    if shard_windows:
+        from musicvae.shards import prepare_sharded
+
+        return prepare_sharded(examples_path, output_dir, settings, num_workers, progress, shard_windows,
+                               validation_fraction, test_fraction)
     from tqdm import tqdm
 
-    examples = list_examples(examples_path)
+    examples = list_examples(examples_path, validation_fraction, test_fraction)
     if not examples:
         raise InputError(f"No MIDI files found under {examples_path}.")
     steps = settings.slice_bars * STEPS_PER_BAR
@@ -142,13 +179,34 @@ class Split:
         return f"{self.files[self.file_index[i]]} bars {bar + 1}-{bar + self.tokens.shape[1] // STEPS_PER_BAR}"
 
 
+def is_sharded(data_dir: Path) -> bool:
+    from musicvae.shards import FORMAT
+
+    path = Path(data_dir) / "manifest.json"
+    return path.exists() and json.loads(path.read_text()).get("format") == FORMAT
+
+
 def load_split(data_dir: Path, split: str) -> Split:
+    """A whole split in memory (a sharded split is concatenated: fine for evaluation, not for training)."""
+    if is_sharded(data_dir):
+        from musicvae.shards import ShardedSplit
+
+        return ShardedSplit(data_dir, split).to_split()
     path = Path(data_dir) / f"{split}.npz"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: run `musicvae prepare --output_dir {data_dir}` first")
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     with np.load(path, allow_pickle=False) as arrays:
         return Split(arrays["tokens"], arrays["file_index"], arrays["start_bar"], manifest["files"][split])
+
+
+def read_windows(data_dir: Path, split: str, limit: int) -> np.ndarray:
+    """The first ``limit`` token windows of a split, reading no more shards than needed."""
+    if is_sharded(data_dir):
+        from musicvae.shards import ShardedSplit
+
+        return ShardedSplit(data_dir, split).head(limit)
+    return load_split(data_dir, split).tokens[:limit]
 
 
 def fingerprint(data_dir: Path) -> str:

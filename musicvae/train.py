@@ -2,6 +2,10 @@
 
 Training resumes by itself: re-running the same command restores model, optimizer, step,
 data position and RNG state from the newest complete checkpoint in ``run_dir``.
+
+The same loop runs one process or many (``torchrun``, see ``musicvae.distributed`` and
+docs/scaling.md): with one process nothing distributed is touched and training is exactly what it
+always was; with several, rank 0 alone logs, evaluates and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import numpy as np
 import torch
 
 from musicvae import checkpoint as ckpt
+from musicvae import distributed
 from musicvae.configs import Config
-from musicvae.data import fingerprint, load_split
+from musicvae.data import fingerprint, is_sharded, load_split, read_windows
+from musicvae.distributed import DistContext
 from musicvae.model import MusicVAE, compute_loss, learning_rate_at, roll_tensor
 from musicvae.pattern import NUM_CLASSES, hits_from_tokens
+from musicvae.shards import ShardedSplit, ShardStream
 
 
 class TrainingError(RuntimeError):
@@ -31,6 +38,78 @@ def batches_for_epoch(num_examples: int, batch_size: int, seed: int, epoch: int)
     order = np.random.default_rng([seed, epoch]).permutation(num_examples)
     usable = (num_examples // batch_size) * batch_size  # drop_remainder, as Magenta does
     return order[:usable].reshape(-1, batch_size)
+
+
+class _InMemoryBatches:
+    """A small corpus held in memory: one seeded permutation of all windows per epoch."""
+
+    def __init__(self, tokens: np.ndarray, global_batch: int, seed: int) -> None:
+        self.tokens, self.global_batch, self.seed = tokens, global_batch, seed
+        self._epoch: int | None = None
+        self._schedule = np.zeros((0, global_batch), np.int64)
+
+    def _schedule_for(self, epoch: int) -> np.ndarray:
+        if self._epoch != epoch:
+            self._schedule = batches_for_epoch(len(self.tokens), self.global_batch, self.seed, epoch)
+            self._epoch = epoch
+        return self._schedule
+
+    def num_batches(self, epoch: int) -> int:
+        return len(self._schedule_for(epoch))
+
+    def batch(self, epoch: int, b: int, lo: int, hi: int) -> np.ndarray:
+        return self.tokens[self._schedule_for(epoch)[b, lo:hi]]
+
+    def close(self) -> None:
+        pass
+
+
+class _Objective(torch.nn.Module):
+    """The loss as a module, so DistributedDataParallel can wrap it (and sync the model's gradients)."""
+
+    def __init__(self, model: MusicVAE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        return compute_loss(self.model, batch, step)
+
+
+def _open_data(config: Config, data_dir: Path, ctx: DistContext, seed: int, eval_examples: int | None,
+               shuffle_shards: int):
+    """(batch source, validation tokens or None, data fingerprint, training windows)."""
+    hp = config.hparams
+    global_batch = hp.batch_size * ctx.world_size
+    if is_sharded(data_dir):
+        shards = ShardedSplit(data_dir, "train")
+        steps_per_window, count = shards.steps, len(shards)
+    else:
+        train_split = load_split(data_dir, "train")
+        steps_per_window, count = train_split.tokens.shape[1], len(train_split)
+    if steps_per_window != hp.max_seq_len:
+        raise TrainingError(
+            f"the data has {steps_per_window}-step windows but {config.name} needs {hp.max_seq_len}: "
+            f"re-run prepare with --slice_bars {hp.slice_bars}"
+        )
+    if count < global_batch:
+        per_rank = f" x {ctx.world_size} processes" if ctx.enabled else ""
+        raise TrainingError(
+            f"only {count} training windows for batch_size {hp.batch_size}{per_rank}: "
+            "add data or pass --hparams=batch_size=N"
+        )
+    validation = None
+    if eval_examples is not None:
+        try:
+            validation = read_windows(data_dir, "validation", eval_examples)
+        except FileNotFoundError:
+            validation = None
+        if validation is not None and len(validation) == 0:
+            validation = None
+    if is_sharded(data_dir):
+        source = ShardStream(shards, global_batch, seed, shuffle_shards)
+    else:
+        source = _InMemoryBatches(train_split.tokens, global_batch, seed)
+    return source, validation, fingerprint(data_dir), count
 
 
 def train(
@@ -45,47 +124,70 @@ def train(
     log_every_steps: int = 10,
     seed: int = 0,
     progress: bool = True,
+    device: str = "cpu",
+    bf16: bool = False,
+    shuffle_shards: int = 8,
 ) -> dict:
+    """Train (or resume) a run; under ``torchrun`` every process calls this and they train as one.
+
+    ``hparams.batch_size`` is the per-process batch: the global batch is ``batch_size * world size``
+    (rank r takes rows ``[r * batch_size, (r + 1) * batch_size)`` of each global batch).
+    ``device``: auto | cpu | cuda; ``bf16``: autocast the forward pass to bfloat16 (meant for GPUs).
+    """
+    ctx = distributed.setup(device)
+    try:
+        return _train(ctx, config, Path(run_dir), Path(data_dir), num_steps, checkpoint_secs, keep_checkpoints,
+                      eval_every_steps, eval_examples, log_every_steps, seed, progress, bf16, shuffle_shards)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_steps: int, checkpoint_secs: float,
+           keep_checkpoints: int, eval_every_steps: int, eval_examples: int, log_every_steps: int, seed: int,
+           progress: bool, bf16: bool, shuffle_shards: int) -> dict:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     hp = config.hparams
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    train_split = load_split(data_dir, "train")
-    steps_per_window = train_split.tokens.shape[1]
-    if steps_per_window != hp.max_seq_len:
-        raise TrainingError(
-            f"the data has {steps_per_window}-step windows but {config.name} needs {hp.max_seq_len}: "
-            f"re-run prepare with --slice_bars {hp.slice_bars}"
-        )
-    if len(train_split) < hp.batch_size:
-        raise TrainingError(
-            f"only {len(train_split)} training windows for batch_size {hp.batch_size}: "
-            "add data or pass --hparams=batch_size=N"
-        )
-    validation = None
-    if eval_every_steps:
-        try:
-            validation = load_split(data_dir, "validation").tokens[:eval_examples]
-        except FileNotFoundError:
-            validation = None
-    data_fp = fingerprint(data_dir)
+    main = ctx.is_main
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    error, facts = None, {}
+    try:
+        if bf16 and ctx.device.type != "cuda":
+            raise TrainingError("--bf16 needs a GPU (--device cuda): PyTorch's CPU LSTM has no bfloat16 kernel")
+        wanted = eval_examples if eval_every_steps and main else None
+        source, validation, data_fp, count = _open_data(config, data_dir, ctx, seed, wanted, shuffle_shards)
+        facts = {"config": config.name, "hparams": hp.to_dict(), "data fingerprint": data_fp,
+                 "training windows": count, "num_steps": num_steps, "seed": seed, "bf16": bf16,
+                 "device type": ctx.device.type}
+    except (TrainingError, FileNotFoundError, ValueError, KeyError) as problem:
+        if not ctx.enabled:
+            raise
+        error = str(problem)
+    problem = distributed.agree(ctx, facts, error)
+    if problem:
+        raise TrainingError(problem)
 
     torch.manual_seed(seed)
-    model = MusicVAE(hp)
+    model = MusicVAE(hp).to(ctx.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8)
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_secs": 0.0, "seed": seed}
-    latest = ckpt.latest_checkpoint(run_dir)
-    if latest is not None:
-        meta = ckpt.read_meta(latest)
-        if meta["config"] != config.name or meta["hparams"] != hp.to_dict():
-            raise TrainingError(f"{run_dir} holds a run of a different config/hparams: use a new --run_dir")
-        state.update(ckpt.restore_training(latest, model, optimizer))
-        print(f"resuming from {latest.name} (step {state['step']})", flush=True)
+    resumed, saved_world = _resume(ctx, run_dir, config, model, optimizer, state)
+    if resumed and main:
+        print(f"resuming from {resumed} (step {state['step']})", flush=True)
+        if saved_world != ctx.world_size:
+            print(f"note: {resumed} was saved by {saved_world} process(es), now {ctx.world_size}: the global "
+                  f"batch becomes {hp.batch_size * ctx.world_size} windows", flush=True)
     model.train()
+    objective: torch.nn.Module = _Objective(model)
+    if ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel
 
-    writer = SummaryWriter(str(run_dir))
+        objective = DistributedDataParallel(
+            objective, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+
+    writer = SummaryWriter(str(run_dir)) if main else None
     stop = {"now": False}
 
     def request_stop(signum, frame):  # Ctrl-C / SIGTERM: finish the step, save, exit cleanly
@@ -95,27 +197,35 @@ def train(
 
     def save() -> None:
         meta = ckpt.model_meta(config, state["step"], data_fp)
-        ckpt.save_training_checkpoint(run_dir, model, optimizer, meta, dict(state), keep_checkpoints)
+        saved = dict(state)
+        if ctx.enabled:
+            saved["world_size"] = ctx.world_size
+        if ctx.device.type == "cuda":
+            saved["cuda_rng"] = torch.cuda.get_rng_state(ctx.device).tolist()
+        ckpt.save_training_checkpoint(run_dir, model, optimizer, meta, saved, keep_checkpoints)
 
-    tokens_all = torch.from_numpy(train_split.tokens.astype(np.int64))
-    bar = tqdm(total=num_steps, initial=min(state["step"], num_steps), desc="train", disable=not progress)
+    lo, hi = ctx.rank * hp.batch_size, (ctx.rank + 1) * hp.batch_size
+    bar = tqdm(total=num_steps, initial=min(state["step"], num_steps), desc="train", disable=not (progress and main))
     last_save = time.monotonic()
     started = time.monotonic()
     base_elapsed = state["elapsed_secs"]
     out: dict = {}
     try:
-        while state["step"] < num_steps and not stop["now"]:
-            schedule = batches_for_epoch(len(train_split), hp.batch_size, seed, state["epoch"])
-            if state["batch_in_epoch"] >= len(schedule):
+        while state["step"] < num_steps and not distributed.any_rank(ctx, stop["now"]):
+            if state["batch_in_epoch"] >= source.num_batches(state["epoch"]):
                 state["epoch"] += 1
                 state["batch_in_epoch"] = 0
                 continue
-            batch = tokens_all[schedule[state["batch_in_epoch"]]]
+            tokens = source.batch(state["epoch"], state["batch_in_epoch"], lo, hi)
+            batch = torch.from_numpy(tokens.astype(np.int64)).to(ctx.device, non_blocking=True)
             step = state["step"]
             lr = learning_rate_at(hp, step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            out = compute_loss(model, batch, step)
+            if ctx.enabled:  # each rank its own noise; a pure function of (seed, step, rank) for exact resume
+                torch.manual_seed(distributed.step_seed(seed, step, ctx.rank))
+            with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=bf16):
+                out = objective(batch, step)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             norm = clip_gradients(model, hp.grad_clip, hp.grad_norm_clip_to_zero)
@@ -127,22 +237,71 @@ def train(
             if state["step"] % log_every_steps == 0 or state["step"] == num_steps:
                 scalars = {k: float(v.detach()) for k, v in out.items() if k != "segment_accuracy"}
                 scalars.update({"learning_rate": lr, "global_norm": norm})
-                for key, value in scalars.items():
-                    writer.add_scalar(key, value, state["step"])
-                bar.set_postfix(loss=f"{scalars['loss']:.1f}", acc=f"{scalars['metrics/accuracy']:.3f}",
-                                kl=f"{scalars['losses/kl_bits']:.0f}")
+                scalars = distributed.mean_over_ranks(ctx, scalars)
+                if main:
+                    for key, value in scalars.items():
+                        writer.add_scalar(key, value, state["step"])
+                    bar.set_postfix(loss=f"{scalars['loss']:.1f}", acc=f"{scalars['metrics/accuracy']:.3f}",
+                                    kl=f"{scalars['losses/kl_bits']:.0f}")
             if validation is not None and state["step"] % eval_every_steps == 0:
                 record_validation(model, validation, state, writer, run_dir, hp.batch_size)
-            if time.monotonic() - last_save >= checkpoint_secs:
+            if main and time.monotonic() - last_save >= checkpoint_secs:
                 save()
                 last_save = time.monotonic()
-        save()
+        if main:
+            save()
+        distributed.barrier(ctx)
     finally:
         bar.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
+        source.close()
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
     return {"step": state["step"], **{k: float(v.detach()) for k, v in out.items() if k != "segment_accuracy"}}
+
+
+def _resume(ctx: DistContext, run_dir: Path, config: Config, model: MusicVAE, optimizer: torch.optim.Optimizer,
+            state: dict) -> tuple[str | None, int]:
+    """Restore the newest checkpoint on rank 0 and hand it to the other ranks.
+
+    Returns the checkpoint's name (None for a fresh run) and the number of processes that saved it.
+    """
+    error = name = None
+    if ctx.is_main:
+        latest = ckpt.latest_checkpoint(run_dir)
+        if latest is not None:
+            meta = ckpt.read_meta(latest)
+            if meta["config"] != config.name or meta["hparams"] != config.hparams.to_dict():
+                error = f"{run_dir} holds a run of a different config/hparams: use a new --run_dir"
+            else:
+                state.update(ckpt.restore_training(latest, model, optimizer))
+                name = latest.name
+        if error and not ctx.enabled:
+            raise TrainingError(error)
+    cuda_rng = state.pop("cuda_rng", None)
+    if cuda_rng is not None and ctx.device.type == "cuda" and not ctx.enabled:
+        torch.cuda.set_rng_state(torch.tensor(cuda_rng, dtype=torch.uint8), ctx.device)
+    saved_world = state.pop("world_size", 1)
+    if ctx.enabled:  # the model itself reaches the other ranks in DistributedDataParallel's constructor
+        shared = (error, name, dict(state), _to_cpu(optimizer.state_dict()) if name else None)
+        error, name, shared_state, optimizer_state = distributed.broadcast_object(ctx, shared)
+        if error:
+            raise TrainingError(error)
+        state.update(shared_state)
+        if name and not ctx.is_main:
+            optimizer.load_state_dict(optimizer_state)
+    return name, saved_world
+
+
+def _to_cpu(value):
+    if torch.is_tensor(value):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
 
 def clip_gradients(model: MusicVAE, clip: float, clip_to_zero: float) -> float:
@@ -180,18 +339,19 @@ def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: i
     - ``distinct_reconstructions``: how many different greedy reconstructions (a decoder that
       ignores z gives 1).
     """
-    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed)
     totals: dict[str, float] = {}
     segments = np.zeros(model.num_segments)
     true_pos = false_pos = false_neg = 0
     distinct: set[bytes] = set()
     count = 0
     for lo in range(0, len(tokens), batch_size):
-        batch = torch.from_numpy(tokens[lo : lo + batch_size].astype(np.int64))
+        batch = torch.from_numpy(tokens[lo : lo + batch_size].astype(np.int64)).to(device)
         n = batch.shape[0]
         out = compute_loss(model, batch, step, generator)
         mu, sigma = model.encode(roll_tensor(batch))
-        z = mu + sigma * torch.randn(mu.shape, generator=generator)
+        z = mu + sigma * torch.randn(mu.shape, generator=generator, device=device)
         sampled_logits, _ = model.free_run(z, 1.0, generator)
         _, greedy = model.free_run(mu, 0.0)
         for key in ("loss", "losses/r_loss", "losses/kl_bits"):
@@ -199,7 +359,8 @@ def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: i
         totals["accuracy"] = totals.get("accuracy", 0.0) + float(out["metrics/accuracy"]) * n
         sampled_acc = (sampled_logits.argmax(-1) == batch).float().mean()
         totals["sampled_accuracy"] = totals.get("sampled_accuracy", 0.0) + float(sampled_acc) * n
-        segments += out["segment_accuracy"].numpy() * n
+        segments += out["segment_accuracy"].cpu().numpy() * n
+        batch, greedy = batch.cpu(), greedy.cpu()
         truth = hits_from_tokens(batch.numpy())
         guess = hits_from_tokens(greedy.numpy())
         true_pos += int((truth & guess).sum())
