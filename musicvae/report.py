@@ -76,14 +76,38 @@ def prior_sample_report(model: TrainedModel, reference_hits: np.ndarray, n: int 
     return result
 
 
-def model_report(checkpoint: Path, data_dir: Path, split: str = "test", samples: int = 512, seed: int = 0) -> dict:
+# A fixed probe for the CI regression guard: the first windows of one GMD test groove.
+PROBE_FILE = "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid"
+PROBE_WINDOWS = 8
+
+
+def regression_probe(model: TrainedModel, gmd_root: Path) -> dict:
+    """Greedy reconstruction accuracy and hit F1 of the probe windows (deterministic)."""
+    from musicvae.midi_io import file_windows
+
+    windows = [w for _, w in file_windows((Path(gmd_root) / PROBE_FILE).read_bytes())[:PROBE_WINDOWS]]
+    _, mu, _ = model.encode(windows)
+    decoded = model.decode(mu, temperature=0.0)
+    truth = np.stack([w.hits for w in windows])
+    guess = np.stack([p.hits for p in decoded])
+    tp = int((truth & guess).sum())
+    f1 = 2 * tp / max(int(truth.sum()) + int(guess.sum()), 1)
+    accuracy = float(np.mean([(w.to_tokens() == p.to_tokens()).mean() for w, p in zip(windows, decoded)]))
+    return {"file": PROBE_FILE, "windows": len(windows), "accuracy": accuracy, "hit_f1": f1}
+
+
+def model_report(checkpoint: Path, data_dir: Path, split: str = "test", samples: int = 512, seed: int = 0,
+                 gmd_root: Path | None = None) -> dict:
     model = TrainedModel.load(checkpoint)
     tokens = load_split(data_dir, split).tokens
     torch.manual_seed(seed)
     reconstruction = evaluate(model.model, tokens, batch_size=256, seed=seed)
     priors = prior_sample_report(model, hits_from_tokens(tokens.astype(np.int64)), samples, seed)
-    return {"config": model.name, "step": model.meta["step"], "split": split,
-            "reconstruction": reconstruction, "prior_samples": priors}
+    result = {"config": model.name, "step": model.meta["step"], "split": split,
+              "reconstruction": reconstruction, "prior_samples": priors}
+    if gmd_root is not None:
+        result["regression_probe"] = regression_probe(model, gmd_root)
+    return result
 
 
 def export_model(source: Path, destination: Path, metrics: dict | None = None, half: bool = False) -> Path:

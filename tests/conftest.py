@@ -47,3 +47,11 @@ def small_data(small_gmd: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("small_data")
     prepare(small_gmd, out, PrepareSettings(), num_workers=1, progress=False)
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny models run faster on one thread (measured: 2 threads wait on each other)."""
+    import torch
+
+    torch.set_num_threads(1)
