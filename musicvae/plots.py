@@ -1,13 +1,18 @@
 """Plotly piano rolls of drum grooves: a full roll, and compact mosaics for strips and grids.
 
 A roll is one heatmap trace (9 rows, kick at the bottom, one column per 16th step; silent cells
-are gaps, hits are coloured by velocity) with bar and beat lines as layout shapes, so a figure
-stays a few kB of JSON and draws fast.  A mosaic puts many compact rolls into a *single* heatmap
-(cells separated by blank rows/columns): an 11x11 grid is one trace instead of 121 subplots.
+are gaps, hits are coloured by velocity) with bar and beat lines as layout shapes.  A mosaic puts
+many compact rolls into a *single* heatmap (cells separated by blank rows/columns): an 11x11 grid
+is one trace instead of 121 subplots.
+
+Speed: figures are built as plain dicts and wrapped without plotly's property validation
+(``go.Figure(..., _validate=False)``), which cost ~15 ms per roll, more than the rest of a slider
+move's server work apart from decoding; numeric arrays travel as plotly.js typed-array specs.
 """
 
 from __future__ import annotations
 
+import base64
 from functools import lru_cache
 
 import numpy as np
@@ -21,6 +26,20 @@ VELOCITY_SCALE = [[0.0, "#fde3c8"], [0.45, "#f7a35c"], [0.75, "#e4572e"], [1.0, 
 BAR_LINE = "rgba(60,60,60,0.75)"
 BEAT_LINE = "rgba(120,120,120,0.35)"
 ROW_LINE = "rgba(120,120,120,0.12)"
+_TYPED = {np.dtype(np.uint8): "u1", np.dtype(np.int16): "i2", np.dtype(np.float32): "f4", np.dtype(np.float64): "f8"}
+
+
+def _typed(array: np.ndarray) -> dict:
+    """A plotly.js typed-array spec (base64), much smaller and faster than a JSON list of numbers."""
+    array = np.ascontiguousarray(array)
+    spec = {"dtype": _TYPED[array.dtype], "bdata": base64.b64encode(array.tobytes()).decode("ascii")}
+    if array.ndim > 1:
+        spec["shape"] = ",".join(str(n) for n in array.shape)
+    return spec
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
 def _position(step: int) -> str:
@@ -52,23 +71,22 @@ def piano_roll(pattern: DrumPattern, title: str = "", height: int = 300, compact
     """The full roll: 9 labelled rows (kick at the bottom), every step, bar/beat lines, hover info."""
     z, text = _cells(pattern)
     steps = pattern.num_steps
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=np.arange(steps),
-            y=list(range(NUM_CLASSES)),
-            text=text,
-            hovertemplate="%{text}<extra></extra>",
-            colorscale=VELOCITY_SCALE,
-            zmin=1,
-            zmax=127,
-            showscale=not compact,
-            colorbar={"title": {"text": "velocity", "side": "right"}, "thickness": 10, "len": 0.9},
-            xgap=1,
-            ygap=1,
-            hoverongaps=True,
-        )
-    )
+    heatmap = {
+        "type": "heatmap",
+        "z": _typed(z.astype(np.float32)),
+        "x": list(range(steps)),
+        "y": list(range(NUM_CLASSES)),
+        "text": text.tolist(),
+        "hovertemplate": "%{text}<extra></extra>",
+        "colorscale": VELOCITY_SCALE,
+        "zmin": 1,
+        "zmax": 127,
+        "showscale": not compact,
+        "colorbar": {"title": {"text": "velocity", "side": "right"}, "thickness": 10, "len": 0.9},
+        "xgap": 1,
+        "ygap": 1,
+        "hoverongaps": True,
+    }
     shapes = []
     for step in range(0, steps + 1, STEPS_PER_QUARTER):
         is_bar = step % STEPS_PER_BAR == 0
@@ -85,33 +103,22 @@ def piano_roll(pattern: DrumPattern, title: str = "", height: int = 300, compact
                  "line": {"color": ROW_LINE, "width": 1}, "layer": "below"}
             )
     bar_ticks = list(range(0, steps, STEPS_PER_BAR))
-    fig.update_layout(
-        title={"text": title, "x": 0.01, "font": {"size": 13}} if title else None,
-        height=height,
-        margin={"l": 4, "r": 4, "t": 28 if title else 4, "b": 4},
-        shapes=shapes,
-        plot_bgcolor="rgba(245,245,245,0.6)",
-        xaxis={
-            "range": [-0.5, steps - 0.5],
-            "tickvals": bar_ticks,
-            "ticktext": [f"bar {i // STEPS_PER_BAR + 1}" for i in bar_ticks],
-            "showgrid": False,
-            "zeroline": False,
-            "showticklabels": not compact,
-            "fixedrange": True,
-        },
-        yaxis={
-            "range": [-0.5, NUM_CLASSES - 0.5],
-            "tickvals": list(range(NUM_CLASSES)),
-            "ticktext": list(SHORT_NAMES),
-            "showgrid": False,
-            "zeroline": False,
-            "showticklabels": not compact,
-            "fixedrange": True,
-        },
-        dragmode=False,
-    )
-    return fig
+    layout = {
+        "height": height,
+        "margin": {"l": 4, "r": 4, "t": 28 if title else 4, "b": 4},
+        "shapes": shapes,
+        "plot_bgcolor": "rgba(245,245,245,0.6)",
+        "xaxis": {"range": [-0.5, steps - 0.5], "tickvals": bar_ticks,
+                  "ticktext": [f"bar {i // STEPS_PER_BAR + 1}" for i in bar_ticks], "showgrid": False,
+                  "zeroline": False, "showticklabels": not compact, "fixedrange": True},
+        "yaxis": {"range": [-0.5, NUM_CLASSES - 0.5], "tickvals": list(range(NUM_CLASSES)),
+                  "ticktext": list(SHORT_NAMES), "showgrid": False, "zeroline": False,
+                  "showticklabels": not compact, "fixedrange": True},
+        "dragmode": False,
+    }
+    if title:
+        layout["title"] = {"text": title, "x": 0.01, "font": {"size": 13}}
+    return _figure([heatmap], layout)
 
 
 def mosaic(
@@ -121,14 +128,15 @@ def mosaic(
     highlight: int | None = None,
     cell_height: int = 56,
     height: int | None = None,
-    hover: str = "%{customdata[1]}",
+    hover: str = "row %{customdata[0]}, column %{customdata[1]}",
 ) -> go.Figure:
     """Many compact rolls in one heatmap, row-major, ``cols`` per row (an interpolation strip or a grid).
 
-    ``customdata`` per cell is (groove index, row + 1, column + 1), so a click (Streamlit
-    ``on_select``) picks a groove and ``hover`` can name its place; labels are drawn above each
-    groove when there are at most 16.  ``highlight`` outlines one groove.  Numbers travel as
-    compact typed arrays (an 11x11 grid is ~0.4 MB of JSON, not 5 MB of hover strings).
+    Each groove has an invisible click target whose ``customdata`` is its (row + 1, column + 1), so
+    a click (Streamlit ``on_select``, see :func:`mosaic_index`) picks a groove and ``hover`` can
+    name its place; labels are drawn above each groove when there are at most 16.  ``highlight``
+    outlines one groove.  z is 0 between grooves, 1 for an empty cell and 2 + velocity for a hit,
+    one byte per cell (an 11x11 grid is ~0.1 MB of JSON).
     """
     if not patterns:
         raise ValueError("mosaic needs at least one pattern")
@@ -136,29 +144,30 @@ def mosaic(
     rows = -(-len(patterns) // cols)
     gap = 1
     width_cells, height_cells = cols * (steps + gap) - gap, rows * (NUM_CLASSES + gap) - gap
-    z = np.full((height_cells, width_cells), np.nan, dtype=np.float32)
-    custom = np.full((height_cells, width_cells, 3), -1, dtype=np.int16)
+    z = np.zeros((height_cells, width_cells), dtype=np.uint8)
     for i, pattern in enumerate(patterns):
         r, c = divmod(i, cols)
         y0 = (rows - 1 - r) * (NUM_CLASSES + gap)  # first groove at the top
         x0 = c * (steps + gap)
-        cells = np.where(pattern.hits.T, pattern.velocity_grid().T, 0)  # 0 = light cell background
-        z[y0 : y0 + NUM_CLASSES, x0 : x0 + steps] = cells
-        custom[y0 : y0 + NUM_CLASSES, x0 : x0 + steps] = (i, r + 1, c + 1)
-    scale = [[0.0, "#ececec"], [0.0079, "#ececec"], [0.008, "#fde3c8"], [0.45, "#f7a35c"], [0.75, "#e4572e"],
-             [1.0, "#8c1c13"]]
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            customdata=custom,
-            hovertemplate=hover + "<extra></extra>",
-            colorscale=scale,
-            zmin=0,
-            zmax=127,
-            showscale=False,
-            hoverongaps=False,
-        )
-    )
+        z[y0 : y0 + NUM_CLASSES, x0 : x0 + steps] = np.where(pattern.hits.T, 2 + pattern.velocity_grid().T, 1)
+    top = 129.0
+    scale = [[0.0, "#ffffff"], [0.5 / top, "#ffffff"], [0.5 / top, "#ececec"], [1.5 / top, "#ececec"],
+             [1.5 / top, "#fde3c8"], [0.45, "#f7a35c"], [0.75, "#e4572e"], [1.0, "#8c1c13"]]
+    heatmap = {"type": "heatmap", "z": _typed(z), "colorscale": scale, "zmin": 0, "zmax": top, "showscale": False,
+               "hoverinfo": "skip"}
+    # Heatmaps are not selectable in plotly, so one invisible square marker per groove takes the clicks
+    # (and the hover): its customdata (row, column) comes back in Streamlit's selection state.
+    places = [divmod(i, cols) for i in range(len(patterns))]
+    invisible = {"marker": {"opacity": 0}}
+    targets = {
+        "type": "scatter", "mode": "markers",
+        "x": [c * (steps + gap) + (steps - 1) / 2 for _, c in places],
+        "y": [(rows - 1 - r) * (NUM_CLASSES + gap) + (NUM_CLASSES - 1) / 2 for r, _ in places],
+        "customdata": [[r + 1, c + 1] for r, c in places],
+        "hovertemplate": hover + "<extra></extra>",
+        "marker": {"symbol": "square", "size": max(12, int(cell_height * 0.8)), "opacity": 0, "color": "#1f77b4"},
+        "selected": invisible, "unselected": invisible, "showlegend": False,
+    }
     shapes = []
     if highlight is not None and 0 <= highlight < len(patterns):
         r, c = divmod(highlight, cols)
@@ -173,25 +182,43 @@ def mosaic(
             annotations.append({"x": c * (steps + gap) + steps / 2 - 0.5, "y": (rows - 1 - r) * (NUM_CLASSES + gap)
                                 + NUM_CLASSES - 0.3, "text": label, "showarrow": False, "yanchor": "bottom",
                                 "font": {"size": 11}})
-    fig.update_layout(
-        height=height or max(120, rows * cell_height + 30),
-        margin={"l": 2, "r": 2, "t": 22 if annotations else 2, "b": 2},
-        shapes=shapes,
-        annotations=annotations,
-        plot_bgcolor="rgba(0,0,0,0)",
-        xaxis={"visible": False, "range": [-1, width_cells], "fixedrange": True},
-        yaxis={"visible": False, "range": [-1, height_cells + (1.5 if annotations else 0)], "fixedrange": True},
-        dragmode=False,
-    )
-    return fig
+    layout = {
+        "height": height or max(120, rows * cell_height + 30),
+        "margin": {"l": 2, "r": 2, "t": 22 if annotations else 2, "b": 2},
+        "shapes": shapes,
+        "annotations": annotations,
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "xaxis": {"visible": False, "range": [-1, width_cells], "fixedrange": True},
+        "yaxis": {"visible": False, "range": [-1, height_cells + (1.5 if annotations else 0)], "fixedrange": True},
+        "dragmode": False,
+        "clickmode": "event+select",
+        "hovermode": "closest",
+        "showlegend": False,
+    }
+    return _figure([heatmap, targets], layout)
 
 
-def mosaic_index(selection_points: list[dict]) -> int | None:
-    """The groove index a click on a mosaic picked (from Streamlit's plotly selection state)."""
+def mosaic_index(selection_points: list[dict], cols: int) -> int | None:
+    """The groove index a click on a mosaic picked (from Streamlit's plotly selection state).
+
+    The click targets are the figure's second trace, one point per groove in order; their
+    customdata (row, column) arrives as a list or, from a typed array, as {"0": row, "1": column}.
+    """
     for point in selection_points:
         custom = point.get("customdata")
-        if isinstance(custom, list | tuple):
-            custom = custom[0] if custom else None
-        if custom is not None and int(custom) >= 0:
-            return int(custom)
+        if isinstance(custom, dict):
+            custom = [custom.get("0"), custom.get("1")]
+        if isinstance(custom, list | tuple) and len(custom) >= 2 and custom[0] is not None and int(custom[0]) > 0:
+            return (int(custom[0]) - 1) * cols + int(custom[1]) - 1
+        if point.get("curve_number") == 1 and point.get("point_index") is not None:
+            return int(point["point_index"])
     return None
+
+
+def decode_typed(spec) -> np.ndarray:
+    """The array behind a typed-array spec (or a plain list): for tests and tools."""
+    if isinstance(spec, dict) and "bdata" in spec:
+        dtype = {v: k for k, v in _TYPED.items()}[spec["dtype"]]
+        array = np.frombuffer(base64.b64decode(spec["bdata"]), dtype=dtype)
+        return array.reshape([int(n) for n in spec["shape"].split(",")]) if "shape" in spec else array
+    return np.asarray(spec)

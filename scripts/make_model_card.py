@@ -61,7 +61,8 @@ def main() -> None:
         "machine spent on other work)",
         f"- Hardware: {cpu_name()}, 2 cores, no GPU; 1 torch thread per run, two runs side by side, jemalloc",
         f"- Data: GMD `train` split, 13,233 4-bar windows (fingerprint {meta.get('data_fingerprint', '')}); "
-        "newest checkpoint shipped, validation used for the learning curve only; `test` never used for training or tuning",
+        "newest checkpoint shipped, validation used for the learning curve only; "
+        "`test` never used for training or tuning",
         "",
         "## Test-split metrics (1,768 windows)",
         "| metric | value |",

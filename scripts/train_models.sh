@@ -21,7 +21,7 @@ declare -A HP=(
 declare -A CFG=([lokl]=hier-drums_4bar_small [hikl]=hier-drums_4bar_small_hikl [cat]=cat-drums_4bar_small)
 mkdir -p runs
 for run in ${RUNS:-lokl hikl}; do
-  LD_PRELOAD=$JEMALLOC nohup $PY train --config "${CFG[$run]}" --run_dir "runs/$run" --hparams "${HP[$run]}" $COMMON \
+  LD_PRELOAD=$JEMALLOC nohup nice -n ${NICE:-0} $PY train --config "${CFG[$run]}" --run_dir "runs/$run" --hparams "${HP[$run]}" $COMMON \
     > "runs/$run.log" 2>&1 &
   echo "started $run (pid $!), log runs/$run.log"
 done
