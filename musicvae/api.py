@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from musicvae.checkpoint import load_model
+from musicvae.fast import FastMusicVAE
 from musicvae.model import MusicVAE, roll_tensor
 from musicvae.pattern import DEFAULT_QPM, DrumPattern
 
@@ -56,6 +57,7 @@ class TrainedModel:
         self.model = model.eval()
         self.meta = meta
         self.max_batch_size = max_batch_size
+        self.fast = FastMusicVAE(self.model)  # a snapshot of the weights laid out for decoding (fast.py)
 
     @classmethod
     def load(cls, path: str | Path) -> TrainedModel:
@@ -107,7 +109,7 @@ class TrainedModel:
         z = torch.as_tensor(z, dtype=torch.float32)
         tokens = []
         for lo in range(0, z.shape[0], self.max_batch_size):
-            _, batch_tokens = self.model.free_run(z[lo : lo + self.max_batch_size], temperature, generator)
+            _, batch_tokens = self.fast.free_run(z[lo : lo + self.max_batch_size], temperature, generator)
             tokens.append(batch_tokens)
         return [DrumPattern.from_tokens(t, qpm=qpm) for t in torch.cat(tokens).numpy()]
 

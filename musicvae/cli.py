@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="hier-drums_4bar_small")
     p.add_argument("--hparams", default="")
     p.add_argument("--list", action="store_true", help="list registered configs")
+    from musicvae.bench import add_bench_parser  # light: bench imports torch only when it runs
+
+    add_bench_parser(sub)
     return parser
 
 
@@ -276,6 +279,12 @@ def run_export(args) -> int:
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
     print(export_model(args.checkpoint, args.output_dir, metrics, args.half))
     return 0
+
+
+def run_bench(args) -> int:
+    from musicvae.bench import run_bench as bench
+
+    return bench(args)
 
 
 def run_info(args) -> int:

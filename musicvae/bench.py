@@ -1,0 +1,503 @@
+"""``musicvae bench``: training throughput against the machine's own sgemm rate, and the latencies
+a user feels (encode, sample, interpolate, grid, render, one playground action, load, memory).
+
+Every figure is the median of several runs after a warm-up, in one process (training in a child
+process so that jemalloc can be preloaded, see ``shared/docs/platform_notes.md``).  The model is
+``--checkpoint`` if given, else a freshly initialised ``hier-drums_4bar_small`` (speed does not
+depend on the weights).  ``--json`` prints one JSON line on stdout (the table goes to stderr).
+
+FLOPs per example (``flops_per_example``; 1 multiply-add = 2 FLOPs; element-wise work, softmax
+and the loss are left out; a one-hot times a matrix is a gather and counts 0):
+
+    LSTM step, input I, hidden H:   2 * 4H * (I + H)
+    encoder  = sum over layers l of  2 directions * T * lstm(I_l, H_l)     (I_0 = 10, the roll)
+             + mu and sigma: 2 * 2 * (2 H_last) * Z
+    conductor (hierarchical) = init 2 * Z * 2 sum(H_d) + U * [lstm(1, H_1) + sum_k lstm(H_{k-1}, H_k)]
+    decoder  = per segment: init 2 * C * 2 sum(H_d) + context part of layer 1's input 2 * C * 4H_1
+             + per step: recurrent 2 * H_1 * 4H_1 + sum_{k>1} lstm(H_{k-1}, H_k) + output 2 * H_last * 512
+    training = 3 * forward (backward = input gradients + weight gradients), minus the input
+               gradient of the encoder's first projection (the roll needs none).
+
+For ``hier-drums_4bar_small`` (T 64, U 4 bars of 16, Z 256, encoder 512, decoder 2x256, C 256):
+forward 403 MFLOP (encoder 275, decoder 122, conductor 7), training 1.204 GFLOP per example.  The
+PyTorch training graph *executes* more: nn.LSTM multiplies the 512-wide one-hot and the context
+at every step (+100 MFLOP forward); those FLOPs are waste and are not counted.  ``train_mfu`` =
+counted FLOP/s over the sgemm FLOP/s measured in the same run with the same threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch is imported inside the functions: `musicvae --help` must not pay for it
+    import torch
+
+KEYS = ("train_ex_per_s_b512", "train_mfu_b512", "train_ex_per_s_b64", "train_mfu_b64", "sgemm_gflops",
+        "encode_ms", "sample_ms", "interpolate_ms", "grid_ms", "render_ms", "action_ms", "load_ms", "peak_rss_mb")
+TARGETS = {"train_mfu_b512": ">= 0.60", "train_mfu_b64": ">= 0.40", "train_ex_per_s_b512": "> 100 (Magenta)",
+           "sample_ms": "<= 3", "encode_ms": "<= 4", "interpolate_ms": "<= 10", "grid_ms": "<= 300",
+           "load_ms": "<= 200", "action_ms": "<= 60"}
+# What limits each figure on this kind of machine (measured; see docs/performance.md).
+BOUNDS = {
+    "train": "compute: MKL/oneDNN GEMMs; the recurrences are 64 dependent small GEMMs (worse at b64)",
+    "sgemm_gflops": "compute: FMA units (2048^2 sgemm)",
+    "encode_ms": "L3 bandwidth: oneDNN LSTM reads 8 MB of recurrent weights at each of 64 steps",
+    "sample_ms": "L3 bandwidth (3.5 MB of weights x 64 steps) + ~19 ATen ops/step + 32k Exp(1) draws",
+    "interpolate_ms": "MKL's small-M sgemm (batch 5 costs ~3x batch 1 per step) + encode",
+    "grid_ms": "compute (M=121 GEMMs) + serial Exp(1) draws (4M, ~20 ns each) for T > 0",
+    "render_ms": "FluidSynth synthesis (one thread)",
+    "action_ms": "sum: decode + plotly figure build/JSON + FluidSynth",
+    "load_ms": "safetensors read + module construction + weight preparation",
+    "peak_rss_mb": "torch runtime (~300 MB) + two models' weights",
+}
+PARTS = ("sgemm", "train", "load", "latency", "playground", "rss", "scaling")
+DEFAULT_CONFIG, QUICK_CONFIG = "hier-drums_4bar_small", "tiny-hier-drums_4bar"
+JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+JEMALLOC_CONF = "retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1"
+GMD_DIR = Path(os.environ.get("GMD_DIR", Path(__file__).resolve().parent.parent.parent / "shared/data/groove"))
+
+
+def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+# -- FLOPs ------------------------------------------------------------------------------------
+def _lstm(inp: int, hidden: int) -> int:
+    return 2 * 4 * hidden * (inp + hidden)
+
+
+def flops_per_example(hp) -> dict[str, float]:
+    """Counted forward FLOPs per example by part, and training FLOPs (formula in the module doc)."""
+    from musicvae.pattern import NUM_TOKENS, ROLL_DEPTH
+
+    steps, z, dec = hp.max_seq_len, hp.z_size, list(hp.dec_rnn_size)
+    encoder, inp = 0, ROLL_DEPTH
+    for hidden in hp.enc_rnn_size:
+        encoder += 2 * steps * _lstm(inp, hidden)
+        inp = 2 * hidden
+    encoder += 2 * 2 * inp * z
+    roll_input_grad = 2 * steps * 2 * 4 * hp.enc_rnn_size[0] * ROLL_DEPTH
+    stacked = sum(_lstm(a, b) for a, b in zip(dec[:-1], dec[1:]))  # layers above the first
+    if hp.decoder == "hierarchical":
+        segments, length = hp.level_lengths
+        conductor = 2 * z * 2 * sum(dec) + segments * (_lstm(1, dec[0]) + stacked)
+        context = dec[-1]
+    else:
+        segments, length, conductor, context = 1, steps, 0, z
+    per_segment = 2 * context * 2 * sum(dec) + 2 * context * 4 * dec[0]
+    per_step = 2 * dec[0] * 4 * dec[0] + stacked + 2 * dec[-1] * NUM_TOKENS
+    decoder = segments * (per_segment + length * per_step)
+    forward = encoder + conductor + decoder
+    return {"encoder": encoder, "conductor": conductor, "decoder": decoder, "forward": forward,
+            "train": 3 * forward - roll_input_grad}
+
+
+# -- machine ------------------------------------------------------------------------------------
+def machine_info() -> dict:
+    import torch
+
+    model, flags = "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
+    return {"cpu": model, "cores": os.cpu_count(), "simd": simd, "torch": torch.__version__,
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
+
+
+def sgemm_gflops(size: int, repeats: int) -> float:
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    out = torch.empty(size, size)
+    return 2 * size**3 / median_time(lambda: torch.mm(a, b, out=out), repeats) / 1e9
+
+
+# -- training (child process) -------------------------------------------------------------------
+def train_examples_per_s(config_name: str, batch: int, repeats: int) -> float:
+    """fwd + bwd + clip + Adam on random tokens, exactly the steps ``train.train`` takes."""
+    import torch
+
+    from musicvae.configs import get_config
+    from musicvae.model import MusicVAE, compute_loss
+    from musicvae.train import clip_gradients
+
+    hp = get_config(config_name).hparams
+    torch.manual_seed(0)
+    model = MusicVAE(hp).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=hp.learning_rate)
+    tokens = torch.randint(0, 512, (batch, hp.max_seq_len), generator=torch.Generator().manual_seed(0))
+
+    def step() -> None:
+        out = compute_loss(model, tokens, step=1000)
+        optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        clip_gradients(model, hp.grad_clip, hp.grad_norm_clip_to_zero)
+        optimizer.step()
+
+    return batch / median_time(step, repeats)
+
+
+def _child(args: list[str], jemalloc: bool) -> dict:
+    """Run ``python -m musicvae.bench --worker ...`` and parse its one JSON line."""
+    env = dict(os.environ)
+    if jemalloc:
+        env["LD_PRELOAD"] = f"{JEMALLOC} {env.get('LD_PRELOAD', '')}".strip()
+        env["MALLOC_CONF"] = JEMALLOC_CONF
+    done = subprocess.run([sys.executable, "-m", "musicvae.bench", *args], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench worker {args[:2]} failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _worker(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.worker == "train":
+        result: dict = {str(b): train_examples_per_s(args.config, b, args.repeats + (b < 512)) for b in args.batch}
+    else:  # "rss": a process holding both shipped models, each having decoded once
+        from musicvae.api import TrainedModel
+
+        models = [TrainedModel.load(path) for path in args.model]
+        for model in models:
+            model.sample(1, 0.5, seed=0)
+        result = {"models": len(models)}
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+# -- inference ----------------------------------------------------------------------------------
+def rock_beat(num_steps: int = 64):
+    """A fixed busy groove (kick, snare, eighth hats), so render times do not depend on weights."""
+    from musicvae.pattern import DrumPattern
+
+    hits = np.zeros((num_steps, 9), dtype=bool)
+    hits[::8, 0] = hits[4::8, 1] = hits[::2, 2] = True
+    return DrumPattern(hits)
+
+
+def bilinear_z(corners: torch.Tensor, n: int) -> torch.Tensor:
+    """corners [4, Z] (top-left, top-right, bottom-left, bottom-right) -> [n*n, Z], as the app's grid."""
+    import torch
+
+    t = torch.linspace(0.0, 1.0, n)
+    v, u = torch.meshgrid(t, t, indexing="ij")
+    u, v = u.reshape(-1, 1), v.reshape(-1, 1)
+    return (1 - u) * (1 - v) * corners[0] + u * (1 - v) * corners[1] + (1 - u) * v * corners[2] + u * v * corners[3]
+
+
+def engine_of(model) -> str:
+    return "fast" if getattr(model, "fast", None) is not None else "plain"
+
+
+def inference_figures(model, repeats: int) -> dict[str, float]:
+    """encode / sample / interpolate / grid through the TrainedModel API (patterns in and out)."""
+    a = rock_beat(model.num_steps)
+    b = model.sample(1, 0.5, seed=1)[0]
+    corners = model.sample_z(4, seed=2)
+    grid_z = bilinear_z(corners, 11)
+    ms = 1e3
+    return {
+        "encode_ms": ms * median_time(lambda: model.encode([a]), repeats),
+        "sample_ms": ms * median_time(lambda: model.sample(1, 0.5, seed=3), repeats),
+        "interpolate_ms": ms * median_time(lambda: model.interpolate(a, b, 5, seed=4), repeats),
+        "grid_ms": ms * median_time(lambda: model.decode(bilinear_z(corners, 11), 0.5, seed=5), max(3, repeats // 3)),
+        "grid_greedy_ms": ms * median_time(lambda: model.decode(grid_z, 0.0), max(3, repeats // 3)),
+        "sample_plain_ms": ms * median_time(lambda: _plain_sample(model, corners[:1]), repeats),
+    }
+
+
+def _plain_sample(model, z: torch.Tensor) -> torch.Tensor:
+    """The reference path: ``MusicVAE.free_run`` (z -> tokens), one nn-level step at a time."""
+    import torch
+
+    with torch.inference_mode():
+        return model.model.free_run(z, 0.5, torch.Generator().manual_seed(3))[1]
+
+
+def playground_figures(model, repeats: int) -> tuple[dict[str, float | None], dict[str, str]]:
+    """FluidSynth render of one groove, and one action: decode + piano-roll figure (as JSON) + WAV."""
+    figures: dict[str, float | None] = {"render_ms": None, "action_ms": None}
+    reasons: dict[str, str] = {}
+    try:
+        from musicvae.audio import default_synth, render_pattern
+        from musicvae.plots import piano_roll
+
+        default_synth()  # loading the soundfont (~0.1-0.4 s) happens once per process: not timed
+    except Exception as error:  # the modules are optional here: report why the figure is missing
+        reasons["render_ms"] = reasons["action_ms"] = f"{type(error).__name__}: {error}"
+        return figures, reasons
+    groove = rock_beat(model.num_steps)
+    z = model.sample_z(1, seed=6)
+    pattern = model.decode(z, 0.5, seed=7)[0]
+
+    def action() -> None:
+        decoded = model.decode(z, 0.5, seed=7)[0]
+        piano_roll(decoded, "sample").to_json()  # Streamlit ships the figure as JSON
+        render_pattern(decoded)
+
+    figures["render_ms"] = 1e3 * median_time(lambda: render_pattern(groove), repeats)
+    figures["action_ms"] = 1e3 * median_time(action, repeats)
+    figure = piano_roll(pattern, "sample")
+    figures["action_parts_ms"] = {  # type: ignore[assignment]
+        "decode": 1e3 * median_time(lambda: model.decode(z, 0.5, seed=7), repeats),
+        "figure": 1e3 * median_time(lambda: piano_roll(pattern, "sample"), repeats),
+        "json": 1e3 * median_time(figure.to_json, repeats),
+        "wav": 1e3 * median_time(lambda: render_pattern(pattern), repeats),
+        "hits": pattern.num_hits,
+    }
+    return figures, reasons
+
+
+def _rss_of_two_models(folder: Path, threads: int) -> float:
+    """Peak RSS of a fresh process holding both shipped models (or two copies of the benchmarked one)."""
+    from musicvae.api import DEFAULT_INTERPOLATE_MODEL, DEFAULT_SAMPLE_MODEL, NoModelError, shipped_checkpoint
+
+    try:
+        paths = [shipped_checkpoint(DEFAULT_SAMPLE_MODEL), shipped_checkpoint(DEFAULT_INTERPOLATE_MODEL)]
+    except NoModelError:
+        paths = [folder, folder]
+    worker = ["--worker", "rss", "--threads", str(threads)] + [a for p in paths for a in ("--model", str(p))]
+    return _child(worker, False)["peak_rss_mb"]
+
+
+def load_ms(folder: Path, repeats: int) -> float:
+    from musicvae.api import TrainedModel
+
+    return 1e3 * median_time(lambda: TrainedModel.load(folder), repeats)
+
+
+# -- scaling ------------------------------------------------------------------------------------
+def scaling(model, repeats: int, gmd: Path | None, threads: int) -> dict[str, list[dict]]:
+    """Time vs batch size (decode, encode), vs grid cells, vs windows in ``prepare``."""
+    import torch
+
+    from musicvae.fast import FastMusicVAE
+    from musicvae.model import roll_tensor
+
+    fast = getattr(model, "fast", None) or FastMusicVAE(model.model)
+    out: dict[str, list[dict]] = {"batch": [], "grid": [], "prepare": []}
+    seeded = torch.Generator()
+    for batch in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512):
+        z = torch.randn(batch, model.z_size, generator=torch.Generator().manual_seed(batch))
+        roll = roll_tensor(torch.randint(0, 512, (batch, model.num_steps)))
+        runs = max(1, repeats if batch <= 16 else repeats // 3)
+        row = {"batch": batch,
+               "decode_ms": 1e3 * median_time(lambda z=z: fast.free_run(z, 0.5, seeded.manual_seed(0)), runs),
+               "encode_ms": 1e3 * median_time(lambda roll=roll: fast.encode(roll), runs)}
+        if batch <= 64:
+            row["decode_plain_ms"] = 1e3 * median_time(lambda z=z: _plain_sample(model, z), max(1, runs // 2))
+        out["batch"].append(row)
+    corners = model.sample_z(4, seed=2)
+    for n in (1, 2, 3, 5, 7, 9, 11):
+        z = bilinear_z(corners, n)
+        out["grid"].append({"cells": n * n, "ms": 1e3 * median_time(lambda z=z: model.decode(z, 0.5, seed=5), 3)})
+    if gmd is not None and (gmd / "info.csv").exists():
+        out["prepare"] = prepare_scaling(gmd, threads)
+    return out
+
+
+def prepare_scaling(gmd: Path, workers: int) -> list[dict]:
+    """``prepare`` on the first 16, 64, 256 train files of GMD (symlinked into a temporary folder)."""
+    import csv
+
+    from musicvae.data import PrepareSettings, prepare
+
+    with (gmd / "info.csv").open(newline="") as handle:
+        files = [row["midi_filename"] for row in csv.DictReader(handle) if row.get("split") == "train"]
+    rows = []
+    for count in (16, 64, 256):
+        with tempfile.TemporaryDirectory(prefix="bench-prepare-") as tmp:
+            root = Path(tmp) / "gmd"
+            for rel in files[:count]:
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).symlink_to(gmd / rel)
+            (root / "info.csv").write_text("midi_filename,split\n" + "".join(f"{r},train\n" for r in files[:count]))
+            start = time.perf_counter()
+            counts = prepare(root, Path(tmp) / "out", PrepareSettings(), num_workers=workers, progress=False)
+            seconds = time.perf_counter() - start
+        windows = sum(counts.values())
+        per_window = 1e3 * seconds / max(windows, 1)
+        rows.append({"files": count, "windows": windows, "s": seconds, "ms_per_window": per_window})
+    return rows
+
+
+# -- the command ----------------------------------------------------------------------------------
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.1f}"
+    return str(value)
+
+
+def format_report(result: dict) -> str:
+    info = result["machine"]
+    lines = [f"machine: {info['cpu']}, {info['cores']} cores, {' '.join(info['simd'])}; torch {info['torch']}; "
+             f"load avg {info['load_avg_1m']} at start; threads: train {result['threads']}, "
+             f"inference {result['inference_threads']}; allocator for training: {result['train_allocator']}; "
+             f"engine: {result.get('engine')}; model: {result['model']}",
+             f"{'figure':<22}{'value':>10}  {'target':<17}bound", "-" * 100]
+    for key in (k for k in KEYS + ("grid_greedy_ms", "sample_plain_ms") if k in result):
+        bound = BOUNDS.get(key) or (BOUNDS["train"] if key.startswith("train") else "")
+        note = result.get("reasons", {}).get(key)
+        lines.append(f"{key:<22}{_fmt(result.get(key)):>10}  {TARGETS.get(key, ''):<17}{note or bound}")
+    if result.get("action_parts_ms"):
+        parts = result["action_parts_ms"]
+        lines.append("action parts (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in parts.items() if k != "hits")
+                     + f" (a groove with {parts['hits']} hits)")
+    flops = result["flops"]
+    lines.append(f"FLOPs/example: forward {flops['forward'] / 1e6:.0f} M (encoder {flops['encoder'] / 1e6:.0f}, "
+                 f"conductor {flops['conductor'] / 1e6:.0f}, decoder {flops['decoder'] / 1e6:.0f}); "
+                 f"training {flops['train'] / 1e9:.3f} G")
+    scale = result.get("scaling") or {}
+    if scale.get("batch"):
+        lines.append("batch  decode ms  ms/groove  plain ms  encode ms  ms/groove")
+        for r in scale["batch"]:
+            plain = f"{r['decode_plain_ms']:8.1f}" if "decode_plain_ms" in r else "       -"
+            lines.append(f"{r['batch']:>5}  {r['decode_ms']:9.1f}  {r['decode_ms'] / r['batch']:9.2f}  {plain}  "
+                         f"{r['encode_ms']:9.1f}  {r['encode_ms'] / r['batch']:9.2f}")
+    if scale.get("grid"):
+        lines.append("grid cells: " + ", ".join(f"{r['cells']}: {r['ms']:.0f} ms" for r in scale["grid"]))
+    if scale.get("prepare"):
+        lines.append("prepare: " + ", ".join(f"{r['files']} files/{r['windows']} windows: {r['s']:.2f} s "
+                                               f"({r['ms_per_window']:.1f} ms/window)" for r in scale["prepare"]))
+    return "\n".join(lines)
+
+
+def run_bench(args) -> int:
+    import torch
+
+    from musicvae.api import TrainedModel
+    from musicvae.checkpoint import model_meta, resolve_model_dir, write_model_files
+    from musicvae.configs import get_config
+    from musicvae.model import MusicVAE
+
+    quick = args.quick
+    threads = args.threads or (1 if quick else os.cpu_count() or 1)  # quick: a smoke test, spare the machine
+    repeats = 3 if quick else args.repeats
+    config_name = QUICK_CONFIG if quick else DEFAULT_CONFIG
+    use_jemalloc = JEMALLOC.exists() and not args.no_jemalloc
+    result: dict = {"machine": machine_info(), "threads": threads, "inference_threads": args.inference_threads,
+                    "train_allocator": "jemalloc" if use_jemalloc else "glibc", "reasons": {}}
+    workdir = Path(tempfile.mkdtemp(prefix="musicvae-bench-"))
+    try:
+        if args.checkpoint:  # copied: a training run may rotate its checkpoint away mid-benchmark
+            folder = workdir / "model"
+            shutil.copytree(resolve_model_dir(Path(args.checkpoint)), folder,
+                            ignore=shutil.ignore_patterns("optimizer*", "train_state*"))
+            loaded = TrainedModel.load(folder)
+            train_config, hp = loaded.name, loaded.model.hp
+        else:
+            torch.manual_seed(0)
+            config = get_config(config_name)
+            folder = workdir / config_name
+            folder.mkdir()
+            write_model_files(folder, MusicVAE(config.hparams), model_meta(config, 0))
+            train_config, hp = config_name, config.hparams
+        result["flops"] = flops = flops_per_example(hp)
+        source = f"checkpoint {args.checkpoint}" if args.checkpoint else "fresh weights"
+        result["model"] = f"{train_config} ({source})"
+
+        parts = set(args.only.split(",")) if args.only else set(PARTS)
+        torch.set_num_threads(threads)
+        if parts & {"train", "sgemm"}:
+            result["sgemm_gflops"] = sgemm_gflops(512 if quick else 2048, repeats + 2)
+        if "train" in parts:
+            worker = ["--worker", "train", "--config", train_config, "--batch", "512", "--batch", "64",
+                      "--repeats", str(1 if quick else args.train_repeats), "--threads", str(threads)]
+            speeds = {k: v for k, v in _child(worker, use_jemalloc).items() if k.isdigit()}  # one child, one import
+            for batch, ex_per_s in speeds.items():
+                result[f"train_ex_per_s_b{batch}"] = ex_per_s
+                result[f"train_mfu_b{batch}"] = ex_per_s * flops["train"] / (result["sgemm_gflops"] * 1e9)
+        torch.set_num_threads(args.inference_threads)
+        if "load" in parts:
+            result["load_ms"] = load_ms(folder, repeats)
+        model = TrainedModel.load(folder)
+        result["engine"] = engine_of(model)
+        if "latency" in parts:
+            result.update(inference_figures(model, repeats if quick else 2 * repeats))
+        if "playground" in parts:
+            figures, reasons = playground_figures(model, repeats)
+            result.update(figures)
+            result["reasons"].update(reasons)
+        if "rss" in parts and quick:  # this process's own peak: a smoke value, spares a second torch import
+            result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        elif "rss" in parts:
+            result["peak_rss_mb"] = _rss_of_two_models(folder, args.inference_threads)
+        if "scaling" in parts and not quick:
+            result["scaling"] = scaling(model, repeats, None if args.no_prepare else GMD_DIR, threads)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(format_report(result), file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result, default=float))
+    return 0
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="one JSON line on stdout (the table goes to stderr)")
+    p.add_argument("--checkpoint", type=Path, default=None, help="a model folder (default: fresh weights)")
+    p.add_argument("--quick", action="store_true", help="tiny model, few repeats, no scaling: a smoke test")
+    p.add_argument("--repeats", type=int, default=7, help="timed runs per latency figure (default 7)")
+    p.add_argument("--train_repeats", type=int, default=3, help="timed training steps per batch size (default 3)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for sgemm and training (default: cores)")
+    p.add_argument("--inference_threads", type=int, default=1,
+                   help="torch threads for the latency figures (default 1: see docs/performance.md)")
+    p.add_argument("--no_jemalloc", action="store_true", help="train with glibc malloc even if jemalloc exists")
+    p.add_argument("--no_prepare", action="store_true", help="skip the prepare scaling (needs GMD)")
+    p.add_argument("--only", default="", help=f"comma-separated parts to run, of: {','.join(PARTS)} (default: all)")
+
+
+def add_bench_parser(sub) -> argparse.ArgumentParser:
+    """Register ``musicvae bench`` on the CLI's subparsers; the CLI then calls ``run_bench(args)``."""
+    p = sub.add_parser("bench", help="measure training and inference speed (the figures of docs/performance.md)")
+    _add_arguments(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m musicvae.bench [options]``; ``--worker`` is the internal child-process entry."""
+    parser = argparse.ArgumentParser(prog="python -m musicvae.bench")
+    _add_arguments(parser)
+    parser.add_argument("--worker", choices=["train", "rss"], default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--model", action="append", default=[], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        args.threads = args.threads or 1
+        _worker(args)
+        return 0
+    return run_bench(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
