@@ -10,10 +10,10 @@ APT_RUNTIME := fluidsynth fluid-soundfont-gm libjemalloc2
 APT_TEST := chromium
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup setup-test apt apt-test lint bench train-models clean
+.PHONY: demo test setup setup-test apt apt-test lint bench bench-app load-test train-models clean
 
 demo: setup
-	$(BIN)/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
+	MALLOC_ARENA_MAX=2 $(BIN)/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false
 
 test: setup-test
@@ -54,6 +54,12 @@ lint: setup-test
 
 bench: setup
 	$(BIN)/musicvae bench
+
+bench-app: setup-test
+	$(BIN)/python scripts/bench_app.py
+
+load-test: setup-test
+	$(BIN)/python scripts/load_test.py --contexts 8 --minutes 2
 
 train-models: setup
 	scripts/train_models.sh

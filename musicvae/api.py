@@ -6,6 +6,7 @@ Patterns in, patterns out: ``encode``, ``decode``, ``sample``, ``interpolate`` w
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,10 @@ class NoModelError(FileNotFoundError):
 
 
 def shipped_checkpoint(name: str) -> Path:
-    folder = CHECKPOINTS_DIR / name
+    folder = Path(os.environ.get("MUSICVAE_CHECKPOINTS_DIR") or CHECKPOINTS_DIR) / name
     if not (folder / "model.safetensors").exists():
         raise NoModelError(
-            f"No trained model '{name}' is installed in {CHECKPOINTS_DIR} "
+            f"No trained model '{name}' is installed in {folder.parent} "
             "(train one with `musicvae train` or pass --checkpoint)."
         )
     return folder

@@ -41,7 +41,7 @@ TAIL_SECONDS = 1.0  # rendered past the last step, then folded onto the start (l
 PEAK = 10 ** (-1.0 / 20)  # -1 dBFS
 POLYPHONY = 40  # voices: enough for drums (the oldest ring-outs are stolen); 256 made dense grooves 3x slower
 INSTALL_HINT = (
-    "install one with `sudo apt-get install fluid-soundfont-gm` (or `make soundfont`), "
+    "install one with `sudo apt-get install fluid-soundfont-gm` (`make demo` does it), "
     f"or put a General MIDI .sf2 file in {ASSET_SOUNDFONTS}"
 )
 

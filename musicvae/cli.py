@@ -99,6 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=Path, default=None, help="a `musicvae report` JSON to embed")
     p.add_argument("--half", action="store_true", help="store weights as float16")
 
+    p = sub.add_parser("render", help="MIDI file -> WAV through FluidSynth (the app's renderer)")
+    p.add_argument("input", type=Path, help="a MIDI file")
+    p.add_argument("output", type=Path, help="WAV to write (22.05 kHz mono 16-bit)")
+    p.add_argument("--qpm", type=float, default=None, help="tempo (default: the file's first tempo)")
+    p.add_argument("--repeats", type=_positive_int, default=1)
+    p.add_argument("--soundfont", type=Path, default=None, help="default: assets/soundfont/, then Debian's")
+    p.add_argument("--sample_rate", type=_positive_int, default=22050)
+
+    p = sub.add_parser("directions", help="latent directions (PCA + measured attribute vectors) for a checkpoint")
+    p.add_argument("--checkpoint", required=True, type=Path)
+    p.add_argument("--examples_path", type=Path, default=Path("data/gmd"), help="a `musicvae prepare` output folder")
+    p.add_argument("--num_directions", type=_positive_int, default=16, help="principal directions kept")
+    p.add_argument("--max_windows", type=_positive_int, default=8192, help="train windows encoded")
+    p.add_argument("--num_grooves", type=_positive_int, default=256, help="validation grooves for the measurement")
+    p.add_argument("--no_attributes", action="store_true", help="principal directions only, no measurement")
+
     p = sub.add_parser("info", help="config details and parameter counts")
     p.add_argument("--config", default="hier-drums_4bar_small")
     p.add_argument("--hparams", default="")
@@ -285,6 +301,18 @@ def run_bench(args) -> int:
     from musicvae.bench import run_bench as bench
 
     return bench(args)
+
+
+def run_render(args) -> int:
+    from musicvae.audio import run_render as handler
+
+    return handler(args)
+
+
+def run_directions(args) -> int:
+    from musicvae.directions import run_directions as handler
+
+    return handler(args)
 
 
 def run_info(args) -> int:

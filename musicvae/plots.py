@@ -25,7 +25,6 @@ SHORT_NAMES = ("kick", "snare", "closed hat", "open hat", "low tom", "mid tom", 
 VELOCITY_SCALE = [[0.0, "#fde3c8"], [0.45, "#f7a35c"], [0.75, "#e4572e"], [1.0, "#8c1c13"]]
 BAR_LINE = "rgba(60,60,60,0.75)"
 BEAT_LINE = "rgba(120,120,120,0.35)"
-ROW_LINE = "rgba(120,120,120,0.12)"
 _TYPED = {np.dtype(np.uint8): "u1", np.dtype(np.int16): "i2", np.dtype(np.float32): "f4", np.dtype(np.float64): "f8"}
 
 
@@ -67,8 +66,13 @@ def _cells(pattern: DrumPattern) -> tuple[np.ndarray, np.ndarray]:
     return z, np.char.add(_base_text(pattern.num_steps), suffix)
 
 
-def piano_roll(pattern: DrumPattern, title: str = "", height: int = 300, compact: bool = False) -> go.Figure:
-    """The full roll: 9 labelled rows (kick at the bottom), every step, bar/beat lines, hover info."""
+def piano_roll(
+    pattern: DrumPattern, title: str = "", height: int = 300, compact: bool = False, colorbar: bool = True
+) -> go.Figure:
+    """The full roll: 9 labelled rows (kick at the bottom), every step, bar/beat lines, hover info.
+
+    Rows are separated by the cells' gaps (no line shapes: each shape costs browser redraw time).
+    """
     z, text = _cells(pattern)
     steps = pattern.num_steps
     heatmap = {
@@ -81,7 +85,7 @@ def piano_roll(pattern: DrumPattern, title: str = "", height: int = 300, compact
         "colorscale": VELOCITY_SCALE,
         "zmin": 1,
         "zmax": 127,
-        "showscale": not compact,
+        "showscale": colorbar and not compact,
         "colorbar": {"title": {"text": "velocity", "side": "right"}, "thickness": 10, "len": 0.9},
         "xgap": 1,
         "ygap": 1,
@@ -96,24 +100,20 @@ def piano_roll(pattern: DrumPattern, title: str = "", height: int = 300, compact
             {"type": "line", "x0": step - 0.5, "x1": step - 0.5, "y0": -0.5, "y1": NUM_CLASSES - 0.5,
              "line": {"color": BAR_LINE if is_bar else BEAT_LINE, "width": 2 if is_bar else 1}, "layer": "above"}
         )
-    if not compact:
-        for row in range(NUM_CLASSES + 1):
-            shapes.append(
-                {"type": "line", "x0": -0.5, "x1": steps - 0.5, "y0": row - 0.5, "y1": row - 0.5,
-                 "line": {"color": ROW_LINE, "width": 1}, "layer": "below"}
-            )
     bar_ticks = list(range(0, steps, STEPS_PER_BAR))
     layout = {
         "height": height,
         "margin": {"l": 4, "r": 4, "t": 28 if title else 4, "b": 4},
         "shapes": shapes,
         "plot_bgcolor": "rgba(245,245,245,0.6)",
+        "paper_bgcolor": "rgba(0,0,0,0)",
         "xaxis": {"range": [-0.5, steps - 0.5], "tickvals": bar_ticks,
                   "ticktext": [f"bar {i // STEPS_PER_BAR + 1}" for i in bar_ticks], "showgrid": False,
-                  "zeroline": False, "showticklabels": not compact, "fixedrange": True},
+                  "zeroline": False, "showticklabels": not compact, "fixedrange": True, "automargin": True,
+                  "ticks": ""},
         "yaxis": {"range": [-0.5, NUM_CLASSES - 0.5], "tickvals": list(range(NUM_CLASSES)),
                   "ticktext": list(SHORT_NAMES), "showgrid": False, "zeroline": False,
-                  "showticklabels": not compact, "fixedrange": True},
+                  "showticklabels": not compact, "fixedrange": True, "automargin": True, "ticks": ""},
         "dragmode": False,
     }
     if title:
@@ -132,7 +132,7 @@ def mosaic(
 ) -> go.Figure:
     """Many compact rolls in one heatmap, row-major, ``cols`` per row (an interpolation strip or a grid).
 
-    Each groove has an invisible click target whose ``customdata`` is its (row + 1, column + 1), so
+    Each groove has an invisible click target whose ``customdata`` is (row + 1, column + 1, index + 1), so
     a click (Streamlit ``on_select``, see :func:`mosaic_index`) picks a groove and ``hover`` can
     name its place; labels are drawn above each groove when there are at most 16.  ``highlight``
     outlines one groove.  z is 0 between grooves, 1 for an empty cell and 2 + velocity for a hit,
@@ -142,12 +142,13 @@ def mosaic(
         raise ValueError("mosaic needs at least one pattern")
     steps = patterns[0].num_steps
     rows = -(-len(patterns) // cols)
-    gap = 1
-    width_cells, height_cells = cols * (steps + gap) - gap, rows * (NUM_CLASSES + gap) - gap
+    labelled = bool(labels) and len(patterns) <= 16
+    gap, row_gap = 1, 3 if labelled else 1  # labelled rows leave room for the label above each groove
+    width_cells, height_cells = cols * (steps + gap) - gap, rows * (NUM_CLASSES + row_gap) - row_gap
     z = np.zeros((height_cells, width_cells), dtype=np.uint8)
     for i, pattern in enumerate(patterns):
         r, c = divmod(i, cols)
-        y0 = (rows - 1 - r) * (NUM_CLASSES + gap)  # first groove at the top
+        y0 = (rows - 1 - r) * (NUM_CLASSES + row_gap)  # first groove at the top
         x0 = c * (steps + gap)
         z[y0 : y0 + NUM_CLASSES, x0 : x0 + steps] = np.where(pattern.hits.T, 2 + pattern.velocity_grid().T, 1)
     top = 129.0
@@ -162,8 +163,8 @@ def mosaic(
     targets = {
         "type": "scatter", "mode": "markers",
         "x": [c * (steps + gap) + (steps - 1) / 2 for _, c in places],
-        "y": [(rows - 1 - r) * (NUM_CLASSES + gap) + (NUM_CLASSES - 1) / 2 for r, _ in places],
-        "customdata": [[r + 1, c + 1] for r, c in places],
+        "y": [(rows - 1 - r) * (NUM_CLASSES + row_gap) + (NUM_CLASSES - 1) / 2 for r, _ in places],
+        "customdata": [[r + 1, c + 1, i + 1] for i, (r, c) in enumerate(places)],
         "hovertemplate": hover + "<extra></extra>",
         "marker": {"symbol": "square", "size": max(12, int(cell_height * 0.8)), "opacity": 0, "color": "#1f77b4"},
         "selected": invisible, "unselected": invisible, "showlegend": False,
@@ -171,17 +172,17 @@ def mosaic(
     shapes = []
     if highlight is not None and 0 <= highlight < len(patterns):
         r, c = divmod(highlight, cols)
-        y0 = (rows - 1 - r) * (NUM_CLASSES + gap)
+        y0 = (rows - 1 - r) * (NUM_CLASSES + row_gap)
         x0 = c * (steps + gap)
         shapes.append({"type": "rect", "x0": x0 - 0.9, "x1": x0 + steps - 0.1, "y0": y0 - 0.9,
                        "y1": y0 + NUM_CLASSES - 0.1, "line": {"color": "#1f77b4", "width": 3}})
     annotations = []
-    if labels and len(patterns) <= 16:
+    if labelled:
         for i, label in enumerate(labels):
             r, c = divmod(i, cols)
-            annotations.append({"x": c * (steps + gap) + steps / 2 - 0.5, "y": (rows - 1 - r) * (NUM_CLASSES + gap)
-                                + NUM_CLASSES - 0.3, "text": label, "showarrow": False, "yanchor": "bottom",
-                                "font": {"size": 11}})
+            annotations.append({"x": c * (steps + gap) + steps / 2 - 0.5,
+                                "y": (rows - 1 - r) * (NUM_CLASSES + row_gap) + NUM_CLASSES - 0.3, "text": label,
+                                "showarrow": False, "yanchor": "bottom", "font": {"size": 11}})
     layout = {
         "height": height or max(120, rows * cell_height + 30),
         "margin": {"l": 2, "r": 2, "t": 22 if annotations else 2, "b": 2},

@@ -87,3 +87,61 @@ def summarise(target: str, curves: dict[str, np.ndarray], data_std: dict[str, fl
 
 def measure(model, mu: np.ndarray, offset: np.ndarray, target: str, data_std: dict[str, float]) -> dict:
     return summarise(target, decoded_attributes(model, mu, offset), data_std)
+
+
+def encode_mu(model, tokens: np.ndarray, batch: int = 256) -> np.ndarray:
+    from musicvae.pattern import DrumPattern
+
+    mus = []
+    for lo in range(0, len(tokens), batch):
+        _, mu, _ = model.encode([DrumPattern.from_tokens(t) for t in tokens[lo : lo + batch]])
+        mus.append(mu.numpy())
+    return np.concatenate(mus)
+
+
+def add_attribute_directions(directions, model, train_tokens: np.ndarray, val_tokens: np.ndarray,
+                             num_grooves: int = 256, max_windows: int = 8192, measure_pcs: int = 4,
+                             seed: int = 0, log=print) -> list[dict]:
+    """Append the attribute vectors that pass the test to ``directions``; return every measurement.
+
+    ``directions`` is a ``musicvae.directions.Directions`` holding the principal directions; attribute
+    entries are added with ``kind="attribute"``, a slider ``label`` and their measured figures, so
+    the app shows them as named sliders.  One slider unit = the whole attribute vector.
+    """
+    rng = np.random.default_rng(seed)
+    if len(train_tokens) > max_windows:
+        train_tokens = train_tokens[np.sort(rng.choice(len(train_tokens), max_windows, replace=False))]
+    train_hits = hits_from_tokens(train_tokens.astype(np.int64))
+    values = compute_all(train_hits)
+    mu = encode_mu(model, train_tokens)
+    vectors = attribute_vectors(mu, values)
+    data_std = {name: float(v.std()) for name, v in values.items()}
+    val = val_tokens[np.sort(rng.choice(len(val_tokens), min(num_grooves, len(val_tokens)), replace=False))]
+    val_mu = encode_mu(model, val)
+    results = []
+    for name, vector in vectors.items():
+        result = {"direction": name, "kind": "attribute", "label": ATTRIBUTES[name][0],
+                  **measure(model, val_mu, vector, name, data_std)}
+        results.append(result)
+        log(f"{name}: rho={result['rho']} change/unit={result['change_per_unit']} "
+            f"entanglement={result['entanglement']} ship={result['ship']}")
+    for index in range(min(measure_pcs, len(directions.entries))):
+        offset = directions.scales[index] * directions.vectors[index]
+        result = {"direction": directions.entries[index]["name"], "kind": "pca",
+                  **measure(model, val_mu, offset, "density", data_std)}
+        results.append(result)
+        log(f"{result['direction']} vs density: rho={result['rho']} change/unit={result['change_per_unit']}")
+    shipped = [r for r in results if r["kind"] == "attribute" and r["ship"]]
+    if shipped:
+        extra = np.stack([vectors[r["direction"]] for r in shipped])
+        norms = np.linalg.norm(extra, axis=1)
+        directions.vectors = np.concatenate([directions.vectors, (extra / norms[:, None]).astype(np.float32)])
+        directions.scales = np.concatenate([directions.scales, norms.astype(np.float32)])
+        for r in shipped:
+            directions.entries.append({"name": r["label"], "kind": "attribute", "attribute": r["direction"],
+                                       "rho": r["rho"], "change_per_unit": r["change_per_unit"],
+                                       "entanglement": r["entanglement"]})
+    directions.info["measurements"] = results
+    directions.info["measured_on"] = {"split": "validation", "grooves": int(len(val)), "alphas": ALPHAS.tolist(),
+                                      "temperature": 0.0}
+    return results

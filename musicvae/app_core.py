@@ -1,0 +1,225 @@
+"""The playground's logic without Streamlit: models on disk, presets, latent maths, scores, exports.
+
+Everything here is plain Python over :mod:`musicvae.api` so it can be tested directly; the
+Streamlit modules (``app_ui``, ``app_modes``, ``streamlit_app.py``) only add widgets and caching.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicvae.pattern import NUM_CLASSES, DrumPattern
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS_ENV = "MUSICVAE_CHECKPOINTS_DIR"
+PRESETS_DIR = REPO_ROOT / "assets" / "presets"
+SAMPLE_MODEL = "hier-drums_4bar_small"  # = api.DEFAULT_SAMPLE_MODEL (kept here to avoid importing torch early)
+INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl"  # = api.DEFAULT_INTERPOLATE_MODEL
+
+ROLES: dict[str, tuple[str, str]] = {
+    "sample": (SAMPLE_MODEL, "Sampling model (low KL): the most natural grooves from random draws."),
+    "interpolate": (INTERPOLATE_MODEL, "Interpolation model (high KL): reconstructs your grooves best, "
+                    "so morphs start and end where you put them."),
+}
+ROLE_LABELS = {"sample": "Sampling (low KL)", "interpolate": "Interpolation (high KL)"}
+MODE_ROLES = {"sample": "sample", "latent": "interpolate", "interpolate": "interpolate", "grid": "interpolate"}
+HEADLINE_KEYS = (
+    ("hit_f1", "hit F1"),
+    ("sampled_accuracy", "sampled accuracy"),
+    ("accuracy", "teacher-forced accuracy"),
+    ("kl_bits", "KL bits"),
+    ("distinct_reconstructions", "distinct reconstructions"),
+)
+
+
+# -- models on disk --------------------------------------------------------------------------
+def checkpoints_root() -> Path:
+    """``$MUSICVAE_CHECKPOINTS_DIR`` or the repository's ``checkpoints/``."""
+    return Path(os.environ.get(CHECKPOINTS_ENV) or REPO_ROOT / "checkpoints")
+
+
+def model_dir(name: str) -> Path | None:
+    folder = checkpoints_root() / name
+    return folder if (folder / "model.safetensors").exists() else None
+
+
+@dataclass(frozen=True)
+class ModelPick:
+    role: str  # the role asked for
+    name: str  # the checkpoint folder used
+    path: Path
+    fallback: bool  # True when the other role's model stands in
+
+
+def pick_model(role: str) -> ModelPick | None:
+    """The model for a role; the other shipped model stands in when this one is missing."""
+    wanted = ROLES[role][0]
+    if (found := model_dir(wanted)) is not None:
+        return ModelPick(role, wanted, found, False)
+    for other, (name, _) in ROLES.items():
+        if other != role and (found := model_dir(name)) is not None:
+            return ModelPick(role, name, found, True)
+    return None
+
+
+def no_model_message() -> str:
+    names = " and ".join(f"`{n}`" for n, _ in ROLES.values())
+    return (f"No trained model is installed: {names} are missing from `{checkpoints_root()}`. "
+            "You can still browse, hear and export the preset grooves; train a model with "
+            "`musicvae train` (see the README) or point `MUSICVAE_CHECKPOINTS_DIR` at a folder of models.")
+
+
+def model_key(path: Path) -> str:
+    """A cache key that changes when the weights change."""
+    weights = Path(path) / "model.safetensors"
+    return f"{Path(path).resolve()}:{weights.stat().st_mtime_ns}"
+
+
+def headline_metrics(folder: Path) -> dict:
+    """metrics.json (or config.json's metrics) -> {label: value} of the headline numbers, and the step."""
+    folder = Path(folder)
+    metrics: dict = {}
+    for name in ("metrics.json", "config.json"):
+        path = folder / name
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            metrics = data.get("metrics", data) if name == "config.json" else data
+            if metrics:
+                break
+    flat = dict(metrics)
+    for split in ("test", "validation"):  # nested per split: prefer test
+        if isinstance(metrics.get(split), dict):
+            flat = {**metrics[split], "split": split}
+            break
+    out = {label: flat[key] for key, label in HEADLINE_KEYS if isinstance(flat.get(key), int | float)}
+    if "split" in flat:
+        out["split"] = flat["split"]
+    return out
+
+
+# -- presets ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preset:
+    key: str  # file stem, used in URLs
+    name: str
+    pattern: DrumPattern
+    info: dict
+
+
+def load_presets(folder: Path = PRESETS_DIR) -> list[Preset]:
+    """The shipped preset grooves (``presets.json`` + MIDI files), through the normal loader."""
+    from musicvae.loader import load_grooves
+    from musicvae.midi_io import InputError
+
+    index_path = Path(folder) / "presets.json"
+    if not index_path.exists():
+        return []
+    presets = []
+    for entry in json.loads(index_path.read_text()):
+        try:
+            loaded = load_grooves((Path(folder) / entry["file"]).read_bytes(), entry["file"])
+        except (OSError, InputError):
+            continue
+        pattern = loaded.windows[loaded.default_index]
+        pattern.source = f"preset {entry['name']} ({entry.get('source', '')})"
+        presets.append(Preset(Path(entry["file"]).stem, entry["name"], pattern.with_qpm(entry.get("bpm", 120)), entry))
+    return presets
+
+
+# -- latent maths and scores -----------------------------------------------------------------
+def bilinear_weights(n: int) -> np.ndarray:
+    """[n*n, 4] weights of the corners (top-left, top-right, bottom-left, bottom-right), row-major."""
+    t = np.linspace(0.0, 1.0, n)
+    v, u = np.meshgrid(t, t, indexing="ij")  # v down the rows, u across the columns
+    u, v = u.ravel(), v.ravel()
+    return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], axis=1).astype(np.float32)
+
+
+def bilinear_z(corners: np.ndarray, n: int) -> np.ndarray:
+    """corners [4, Z] -> [n*n, Z] bilinear mix (Beat Blender's grid)."""
+    return bilinear_weights(n) @ np.asarray(corners, dtype=np.float32)
+
+
+def reconstruction_scores(truth: DrumPattern, guess: DrumPattern) -> dict[str, float]:
+    """Step accuracy (all 9 instruments right at a step) and hit precision/recall/F1."""
+    t, g = truth.hits, guess.hits
+    tp, fp, fn = int((t & g).sum()), int((~t & g).sum()), int((t & ~g).sum())
+    precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+    return {
+        "step_accuracy": float((t == g).all(axis=1).mean()),
+        "hit_precision": precision,
+        "hit_recall": recall,
+        "hit_f1": 2 * precision * recall / max(precision + recall, 1e-12),
+    }
+
+
+def describe(pattern: DrumPattern) -> str:
+    """'58 hits: kick 12, snare 8, ...' (the busiest instruments first)."""
+    from musicvae.pattern import CLASS_NAMES
+
+    counts = pattern.hits.sum(axis=0)
+    parts = [f"{CLASS_NAMES[c]} {int(counts[c])}" for c in np.argsort(-counts) if counts[c] > 0][:4]
+    return f"{pattern.num_hits} hits" + (": " + ", ".join(parts) if parts else " (silent)")
+
+
+def with_velocities(pattern: DrumPattern, qpm: float) -> DrumPattern:
+    return DrumPattern(pattern.hits, pattern.velocities, float(qpm), pattern.source)
+
+
+def empty_like() -> DrumPattern:
+    return DrumPattern(np.zeros((64, NUM_CLASSES), dtype=bool))
+
+
+# -- exports ---------------------------------------------------------------------------------
+def build_zip(
+    patterns: list[DrumPattern],
+    names: list[str],
+    qpm: float,
+    render: Callable[[DrumPattern], bytes],
+    extra: dict[str, bytes] | None = None,
+) -> bytes:
+    """A ZIP with ``name.mid`` + ``name.wav`` per groove (and any extra files)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for pattern, name in zip(patterns, names, strict=True):
+            archive.writestr(f"{name}.mid", pattern.to_midi_bytes(qpm))
+            archive.writestr(f"{name}.wav", render(pattern))
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def safe_file_stem(text: str, default: str = "groove") -> str:
+    """A download name built from our own labels (never a path the user controls)."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text.lower()).strip("-")
+    while "--" in cleaned:
+        cleaned = cleaned.replace("--", "-")
+    return cleaned[:60] or default
+
+
+# -- URL state -------------------------------------------------------------------------------
+MODES = {"sample": "Sample", "latent": "Latent sliders", "interpolate": "Interpolate", "grid": "Grid"}
+
+
+def parse_number(text: str | None, kind: type, lo: float, hi: float, default):
+    """A query-parameter number, clamped into [lo, hi]; ``default`` when missing or malformed."""
+    if text is None:
+        return default
+    try:
+        value = kind(float(text)) if kind is int else kind(text)
+    except (TypeError, ValueError):
+        return default
+    if not np.isfinite(value):
+        return default
+    return kind(min(max(value, lo), hi))

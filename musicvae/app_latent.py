@@ -1,0 +1,171 @@
+"""Latent sliders: steer a groove's z along principal directions or raw dimensions.
+
+Speed: the sliders, temperature and seed live in one ``st.fragment`` (the pickers above it do
+not rerun on a slider move), single decodes are kept in a small thread-safe LRU, and after each
+move the next step of the slider just moved (and the step back) is decoded in a background
+thread, so a step-by-step move usually finds its groove already decoded.  Decoding is always one
+z at a time with the same seed, so a prefetched groove is exactly the one the move would decode.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import streamlit as st
+
+from musicvae import app_core as core
+from musicvae import app_ui as ui
+from musicvae.app_modes import DECODE_SEED_OFFSET, encode_mu, temperature_and_seed
+from musicvae.pattern import DrumPattern
+
+STEP = 0.1  # slider step, in standard deviations
+MAX_DECODED = 512
+_LOCK = threading.Lock()
+_DECODED: OrderedDict[tuple, DrumPattern] = OrderedDict()
+_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="musicvae-prefetch")
+_PENDING: set[tuple] = set()
+
+
+def steer(z0: np.ndarray, alphas: dict[str, float], directions) -> np.ndarray:
+    """z0 moved by ``alpha`` units along each chosen direction ('pc:i' or raw 'z:d')."""
+    z = np.asarray(z0, dtype=np.float32).copy()
+    if directions is not None:
+        z += directions.offset({int(k[3:]): a for k, a in alphas.items() if k.startswith("pc:")})
+    for key, alpha in alphas.items():
+        if key.startswith("z:"):
+            z[int(key[2:])] += alpha  # the prior has unit variance per dimension
+    return z
+
+
+def _key(model_key: str, z0: np.ndarray, alphas: dict[str, float], temperature: float, seed: int) -> tuple:
+    moved = tuple(sorted((k, round(a, 3)) for k, a in alphas.items() if round(a, 3) != 0))
+    return model_key, np.asarray(z0, np.float32).tobytes(), moved, round(temperature, 4), seed
+
+
+def decode_steered(model, model_key: str, z0, alphas: dict[str, float], directions, temperature: float,
+                   seed: int) -> DrumPattern:
+    key = _key(model_key, z0, alphas, temperature, seed)
+    with _LOCK:
+        if key in _DECODED:
+            _DECODED.move_to_end(key)
+            return _DECODED[key]
+    pattern = model.decode(steer(z0, alphas, directions)[None], temperature, seed)[0]
+    with _LOCK:
+        _DECODED[key] = pattern
+        while len(_DECODED) > MAX_DECODED:
+            _DECODED.popitem(last=False)
+    return pattern
+
+
+def _prefetch_job(key: tuple, args: tuple) -> None:
+    try:
+        decode_steered(*args)
+    finally:
+        with _LOCK:
+            _PENDING.discard(key)
+
+
+def prefetch(model, model_key: str, z0, alphas: dict[str, float], moved: str | None, direction: float, directions,
+             temperature: float, seed: int) -> None:
+    """Decode the next step of the slider just moved (then the step back) in the background."""
+    if moved is None or _PREFETCH._work_queue.qsize() > 2:  # a busy server does not speculate
+        return
+    for sign in (direction, -direction):
+        value = round(alphas[moved] + sign * STEP, 3)
+        if not -3.0 <= value <= 3.0:
+            continue
+        nearby = {**alphas, moved: value}
+        key = _key(model_key, z0, nearby, temperature, seed)
+        with _LOCK:
+            if key in _DECODED or key in _PENDING:
+                continue
+            _PENDING.add(key)
+        _PREFETCH.submit(_prefetch_job, key, (model, model_key, z0, nearby, directions, temperature, seed))
+
+
+def _reset_latent() -> None:
+    for key in [k for k in st.session_state if str(k).startswith("lat_")]:
+        st.session_state[key] = 0.0
+
+
+@st.cache_resource(show_spinner=False)
+def _directions(path: str, z_size: int):
+    from musicvae.directions import load_directions
+
+    return load_directions(path, z_size)
+
+
+def direction_options(directions, z_size: int) -> dict[str, str]:
+    options: dict[str, str] = {}
+    if directions is not None:
+        for i, entry in enumerate(directions.entries):
+            share = 100 * entry["explained_variance"]
+            hint = ", + busier" if entry.get("hits_correlation", 0.0) > 0.3 else ""
+            options[f"pc:{i}"] = f"{entry['name']} ({f'{share:.0f}' if share >= 1 else '<1'}% var{hint})"
+    options.update({f"z:{d}": f"z[{d}] (raw)" for d in range(z_size)})
+    return options
+
+
+def latent_ui(ctx: ui.Context) -> None:
+    state = st.session_state
+    st.header("Latent sliders")
+    items = ui.library()
+    if ctx.model is None:
+        ui.no_model_notice()
+        key = ui.pick_groove("Groove", "latent_base", items)
+        ui.show_groove(ctx, items[key][1], "latent_base", items[key][0])
+        return
+    directions = _directions(str(ctx.pick.path), ctx.model.z_size)
+    options = direction_options(directions, ctx.model.z_size)
+    if state.get("latent_dirs") is None or not set(state["latent_dirs"]) <= set(options):
+        state["latent_dirs"] = list(options)[:3]
+    base_col, pick_col = st.columns([1, 2])
+    with base_col:
+        base_key = ui.pick_groove("Start from", "latent_base", items, {"random": "a random z (from the seed)"})
+    pick_col.multiselect("Directions to steer", list(options), format_func=options.__getitem__, key="latent_dirs",
+                         max_selections=8)
+    if directions is None:
+        st.info("No principal directions are stored with this model (run `musicvae directions --checkpoint "
+                f"{ctx.pick.path}`), so only raw z dimensions are offered.")
+    st.caption("PC = principal direction: the axes along which the training grooves' codes vary most (the share "
+               "of variance they explain; '+ busier' when + goes with more hits), so they change the groove a lot. "
+               "Raw z dimensions carry no meaning on their own: each one is an arbitrary mix of features.")
+    base = None if base_key == "random" else items[base_key][1]
+    _steer(ctx, base, options, directions)
+
+
+@st.fragment
+def _steer(ctx: ui.Context, base: DrumPattern | None, options: dict[str, str], directions) -> None:
+    state = st.session_state
+    temperature_and_seed(ctx)
+    seed, temperature = int(state["seed"]), float(state["temperature"])
+    z0 = ctx.model.sample_z(1, seed).numpy()[0] if base is None else encode_mu(ctx, [base])[0]
+    alphas: dict[str, float] = {}
+    columns = st.columns(2)
+    for i, key in enumerate(state["latent_dirs"]):
+        widget = f"lat_{key}"
+        if widget not in state:
+            state[widget] = 0.0
+        columns[i % 2].slider(options[key], -3.0, 3.0, step=STEP, key=widget,
+                              help="In standard deviations of the training codes along this direction.")
+        alphas[key] = round(float(state[widget]), 3)
+    st.button("↺ Reset sliders", on_click=_reset_latent, key="latent_reset")
+    previous = state.get("_latent_prev", {})
+    changed = [k for k in alphas if k in previous and alphas[k] != previous[k]]
+    moved = changed[0] if len(changed) == 1 else next(iter(alphas), None)  # nothing moved yet: the first one
+    direction = -1.0 if moved in changed and alphas[moved] < previous[moved] else 1.0
+    state["_latent_prev"] = dict(alphas)
+    timer = ui.Timer()
+    model_key = core.model_key(ctx.pick.path)
+    decode_seed = seed + DECODE_SEED_OFFSET
+    pattern = decode_steered(ctx.model, model_key, z0, alphas, directions, temperature, decode_seed)
+    timer.mark("decode")
+    label = ", ".join(f"{options[k].split(' (')[0]} {a:+.1f}" for k, a in alphas.items() if a) or "no offsets"
+    ui.show_groove(ctx, pattern, "latent", f"steered groove ({label})")
+    timer.mark("roll + audio")
+    prefetch(ctx.model, model_key, z0, alphas, moved, direction, directions, temperature, decode_seed)
+    timer.show(ctx)
+    ui.sync_url()

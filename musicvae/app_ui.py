@@ -1,0 +1,384 @@
+"""Streamlit building blocks of the playground: state and URL, cached resources, sidebar, groove views.
+
+State lives in ``st.session_state`` under fixed keys (``DEFAULTS``); widgets never get a
+``value=`` so the URL (``restore_from_url``) and callbacks can set them, and keys of widgets that
+are not on screen in the current mode are re-assigned each run so Streamlit keeps them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from musicvae import app_core as core
+from musicvae.pattern import DrumPattern
+
+UPLOAD_TYPES = ["mid", "midi", "rmi", "kar", "smf"]
+DEFAULT_PRESETS = ("rock-1", "funk-1", "jazz-1", "hiphop-1", "latin-1")
+DEFAULTS: dict[str, Any] = {
+    "mode": "sample", "qpm": 120, "repeats": 1, "present": False, "seed": 1, "temperature": 0.5,
+    "n_var": 3, "similar_on": False, "similarity": 0.7, "sim_base": None, "latent_base": "random",
+    "latent_dirs": None, "steps": 7, "method": "slerp", "real_ends": False, "interp_a": None, "interp_b": None,
+    "interp_step": 1, "grid_n": 5, "real_corners": False, "corner_0": None, "corner_1": None, "corner_2": None,
+    "corner_3": None, "grid_row": 1, "grid_col": 1,
+}
+CHOICE_KEYS = ("sim_base", "latent_base", "interp_a", "interp_b", "corner_0", "corner_1", "corner_2", "corner_3")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every mode needs, resolved once per full run."""
+
+    mode: str
+    model: Any  # TrainedModel or None
+    pick: core.ModelPick | None
+    qpm: int
+    repeats: int
+    present: bool
+
+    @property
+    def roll_height(self) -> int:
+        return 430 if self.present else 280
+
+
+# -- cached resources ------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the model ...")
+def get_model(key: str, path: str):
+    """The model, once per process.  Torch gets one thread (``MUSICVAE_TORCH_THREADS``): batches here
+    are small, and on a busy 2-core machine two threads made a decode 10-50x slower (spin-waits)."""
+    import torch
+
+    from musicvae.api import TrainedModel
+
+    torch.set_num_threads(max(1, int(os.environ.get("MUSICVAE_TORCH_THREADS", "1"))))
+    return TrainedModel.load(path)
+
+
+def _warm_up() -> None:
+    """Load the soundfont (ctypes releases the GIL) while the main thread imports torch."""
+    try:
+        from musicvae.audio import default_synth
+
+        default_synth()
+    except Exception:  # get_synth() reports the problem in the page
+        pass
+
+
+threading.Thread(target=_warm_up, name="musicvae-warm-up", daemon=True).start()  # once per process
+
+
+@st.cache_resource(show_spinner=False)
+def get_synth():
+    """(synth, None) or (None, the reason there is no audio)."""
+    from musicvae.audio import AudioError, default_synth
+
+    try:
+        return default_synth(), None
+    except AudioError as error:
+        return None, str(error)
+
+
+@st.cache_resource(show_spinner=False)
+def get_presets() -> list[core.Preset]:
+    return core.load_presets()
+
+
+@st.cache_data(max_entries=48, show_spinner=False)  # ~0.35 MB each at 120 qpm
+def _wav(hits: bytes, velocities: bytes | None, steps: int, qpm: float, repeats: int, loop: bool) -> bytes:
+    import numpy as np
+
+    from musicvae.audio import render_pattern
+
+    shape = (steps, 9)
+    vel = None if velocities is None else np.frombuffer(velocities, dtype=np.uint8).reshape(shape)
+    pattern = DrumPattern(np.frombuffer(hits, dtype=bool).reshape(shape), vel, qpm)
+    return render_pattern(pattern, qpm, repeats, loop=loop, synth=get_synth()[0])
+
+
+def wav_of(pattern: DrumPattern, qpm: float, repeats: int = 1, loop: bool = True) -> bytes | None:
+    """Cached WAV of a groove, or None (with an error shown) when there is no synth."""
+    synth, error = get_synth()
+    if synth is None:
+        st.error(f"No audio: {error}")
+        return None
+    vel = None if pattern.velocities is None else pattern.velocities.tobytes()
+    return _wav(pattern.hits.tobytes(), vel, pattern.num_steps, float(qpm), int(repeats), loop)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def parse_upload(data: bytes, name: str):
+    """(LoadedGrooves, None) or (None, the loader's one-sentence reason)."""
+    from musicvae.loader import load_grooves
+    from musicvae.midi_io import InputError
+
+    try:
+        return load_grooves(data, name), None
+    except InputError as error:
+        return None, str(error)
+    except Exception as error:  # the loader promises InputError only; never show a traceback anyway
+        return None, f"The file could not be read ({type(error).__name__})."
+
+
+# -- state and URL ---------------------------------------------------------------------------
+def init_state() -> None:
+    state = st.session_state
+    first = "_restored" not in state
+    for key, value in DEFAULTS.items():
+        if key not in state:
+            state[key] = value
+    presets = {p.key for p in get_presets()}
+    defaults = [f"preset:{k}" for name in DEFAULT_PRESETS for k in sorted(presets) if k.split("_")[0] == name]
+    defaults = defaults or [f"preset:{k}" for k in sorted(presets)]
+    if defaults:
+        for key, index in (("sim_base", 0), ("interp_a", 0), ("interp_b", 1), ("corner_0", 0), ("corner_1", 1),
+                           ("corner_2", 2), ("corner_3", 3)):
+            if state[key] is None:
+                state[key] = defaults[index % len(defaults)]
+    if first:
+        restore_from_url(presets)
+        state["_restored"] = True
+        state["uploaded"] = {}
+        state["pinned"] = {}
+    for key in list(state.keys()):  # keep the values of widgets that are not drawn this run
+        if key in DEFAULTS or str(key).startswith(("lat_", "model_", "win_")):
+            state[key] = state[key]
+
+
+def restore_from_url(preset_keys: set[str]) -> None:
+    qp, state = st.query_params, st.session_state
+    if qp.get("mode") in core.MODES:
+        state["mode"] = qp["mode"]
+    state["seed"] = core.parse_number(qp.get("seed"), int, 0, 2**31 - 1, state["seed"])
+    state["temperature"] = core.parse_number(qp.get("temperature"), float, 0.1, 2.0, state["temperature"])
+    state["qpm"] = core.parse_number(qp.get("tempo"), int, 60, 200, state["qpm"])
+    state["steps"] = core.parse_number(qp.get("steps"), int, 3, 16, state["steps"])
+    state["grid_n"] = core.parse_number(qp.get("grid"), int, 3, 11, state["grid_n"])
+    state["n_var"] = core.parse_number(qp.get("n"), int, 1, 6, state["n_var"])
+    if qp.get("method") in ("slerp", "lerp"):
+        state["method"] = qp["method"]
+    state["present"] = qp.get("present") in ("1", "true", "yes")
+    for param, key in (("a", "interp_a"), ("b", "interp_b"), ("base", "sim_base")):
+        if qp.get(param) in preset_keys:
+            state[key] = f"preset:{qp[param]}"
+    corners = [c for c in (qp.get("corners") or "").split(",") if c]
+    for i, corner in enumerate(corners[:4]):
+        if corner in preset_keys:
+            state[f"corner_{i}"] = f"preset:{corner}"
+
+
+def sync_url() -> None:
+    """Mirror the restorable state into the URL (only what changed, so history stays quiet)."""
+    state = st.session_state
+    wanted = {
+        "mode": state["mode"], "seed": str(state["seed"]), "temperature": f"{state['temperature']:g}",
+        "tempo": str(state["qpm"]), "steps": str(state["steps"]), "method": state["method"],
+        "grid": str(state["grid_n"]), "n": str(state["n_var"]),
+    }
+    for param, key in (("a", "interp_a"), ("b", "interp_b"), ("base", "sim_base")):
+        if str(state[key]).startswith("preset:"):
+            wanted[param] = state[key].split(":", 1)[1]
+    corners = [state[f"corner_{i}"] for i in range(4)]
+    if all(str(c).startswith("preset:") for c in corners):
+        wanted["corners"] = ",".join(c.split(":", 1)[1] for c in corners)
+    if state["present"]:
+        wanted["present"] = "1"
+    qp = st.query_params
+    for param in [p for p in qp if p not in wanted]:
+        del qp[param]
+    for param, value in wanted.items():
+        if qp.get(param) != value:
+            qp[param] = value
+
+
+def new_seed() -> None:
+    st.session_state["seed"] = random.randrange(0, 100_000)
+
+
+# -- the groove library (presets, uploads, pinned samples) -----------------------------------
+def library() -> dict[str, tuple[str, DrumPattern]]:
+    items: dict[str, tuple[str, DrumPattern]] = {}
+    for key, (label, pattern) in st.session_state.get("pinned", {}).items():
+        items[key] = (label, pattern)
+    for digest, entry in st.session_state.get("uploaded", {}).items():
+        index = st.session_state.get(f"win_{digest}", entry["default"])
+        index = index if 0 <= index < len(entry["windows"]) else entry["default"]
+        window = entry["windows"][index]
+        items[f"upload:{digest}"] = (f"⬆ {entry['name']} · bars {window_bars(window)}", window)
+    for preset in get_presets():
+        items[f"preset:{preset.key}"] = (f"♪ {preset.name}", preset.pattern)
+    return items
+
+
+def window_bars(window: DrumPattern) -> str:
+    return window.source.rsplit("bars ", 1)[-1] if "bars " in window.source else "1-4"
+
+
+def pick_groove(label: str, key: str, items: dict[str, tuple[str, DrumPattern]], extra: dict | None = None) -> str:
+    """A select box over the library; returns the chosen key."""
+    options = {**(extra or {}), **{k: v[0] for k, v in items.items()}}
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = next(iter(options))
+    return st.selectbox(label, list(options), format_func=options.__getitem__, key=key)
+
+
+def pin(label: str, pattern: DrumPattern) -> None:
+    pinned = st.session_state.setdefault("pinned", {})
+    pinned[f"pin:{len(pinned) + 1}"] = (f"★ {label}", pattern)
+
+
+def _escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "\\`*_{}[]()#+-.!|<>~$" else ch for ch in text)
+
+
+def uploads_ui() -> None:
+    """Sidebar uploader: errors inline, a window select box for long files; files stay in memory."""
+    files = st.file_uploader(
+        "Your MIDI grooves", accept_multiple_files=True, key="uploads",
+        help=f"Drum MIDI files ({', '.join('.' + t for t in UPLOAD_TYPES)}); any other file gets a one-line reason "
+        "(the loader reads the content, not the name). Long files offer their 4-bar windows. Files stay in "
+        "memory: nothing is written to disk.",
+    )
+    state = st.session_state
+    current: dict[str, dict] = {}
+    for upload in files or []:
+        data = upload.getvalue()
+        digest = hashlib.sha1(data).hexdigest()[:12]
+        loaded, error = parse_upload(data, upload.name)
+        if error:
+            st.error(f"**{_escape(upload.name)}**: {error}")
+            continue
+        current[digest] = {"name": upload.name, "windows": loaded.windows, "default": loaded.default_index,
+                           "notices": loaded.notices}
+        if len(loaded.windows) > 1:
+            if f"win_{digest}" not in state:
+                state[f"win_{digest}"] = loaded.default_index
+            st.selectbox(f"Window of {_escape(upload.name)}", range(len(loaded.windows)), key=f"win_{digest}",
+                         format_func=lambda i, w=loaded.windows: f"bars {window_bars(w[i])} ({w[i].num_hits} hits)")
+        for notice in loaded.notices:
+            st.caption(f"{_escape(upload.name)}: {notice}")
+    new = [d for d in current if d not in state.get("uploaded", {})]
+    state["uploaded"] = current
+    if new:
+        _assign_new_uploads(list(current))
+
+
+def _assign_new_uploads(digests: list[str]) -> None:
+    """Fresh uploads become the grooves of every mode (the last two: A and B, the last four: corners)."""
+    state = st.session_state
+    keys = [f"upload:{d}" for d in digests]
+    state["sim_base"] = keys[-1]
+    state["latent_base"] = keys[-1]
+    if state["mode"] == "sample":
+        state["similar_on"] = True
+    if len(keys) >= 2:
+        state["interp_a"], state["interp_b"] = keys[-2], keys[-1]
+    else:
+        state["interp_b"] = keys[-1]
+    for i, key in enumerate(keys[-4:]):
+        state[f"corner_{i}"] = key
+
+
+# -- sidebar -----------------------------------------------------------------------------------
+def sidebar() -> Context:
+    state = st.session_state
+    with st.sidebar:
+        st.title("MusicVAE drums")
+        st.radio("Mode", list(core.MODES), format_func=core.MODES.__getitem__, key="mode")
+        mode = state["mode"]
+        st.slider("Tempo (qpm)", 60, 200, key="qpm")
+        st.slider("Repeats in the audio", 1, 4, key="repeats")
+        uploads_ui()
+        pick = model_picker(mode, state["present"])
+        model = get_model(core.model_key(pick.path), str(pick.path)) if pick else None
+        synth, error = get_synth()
+        if error:
+            st.error(f"No audio: {error}")
+        elif not state["present"]:
+            st.caption(f"Sound: {synth.description}")
+        st.toggle("Presentation mode", key="present", help="Wide and big, developer controls hidden; "
+                  "the URL keeps the scene so a reload restores it.")
+        if not state["present"]:
+            about_panel()
+    return Context(mode, model, pick, int(state["qpm"]), int(state["repeats"]), bool(state["present"]))
+
+
+def model_picker(mode: str, present: bool) -> core.ModelPick | None:
+    key = f"model_{mode}"
+    if key not in st.session_state:
+        st.session_state[key] = core.MODE_ROLES[mode]
+    if not present:
+        st.radio("Model", list(core.ROLES), format_func=core.ROLE_LABELS.__getitem__, key=key, horizontal=True)
+        st.caption(core.ROLES[st.session_state[key]][1])
+    pick = core.pick_model(st.session_state[key])
+    if pick and pick.fallback and not present:
+        st.caption(f"⚠ that model is not installed; using `{pick.name}` instead.")
+    return pick
+
+
+def about_panel() -> None:
+    with st.expander("About"):
+        st.markdown("A PyTorch port of Magenta's hierarchical **MusicVAE** for 4-bar drum grooves (9 instruments, "
+                    "16th notes), trained on the Groove MIDI Dataset.")
+        for role, (name, _) in core.ROLES.items():
+            folder = core.model_dir(name)
+            if folder is None:
+                st.markdown(f"**{core.ROLE_LABELS[role]}**: `{name}` not installed.")
+                continue
+            metrics = core.headline_metrics(folder)
+            split = metrics.pop("split", "")
+            numbers = ", ".join(f"{label} {value:.3g}" if isinstance(value, float) else f"{label} {value}"
+                                for label, value in metrics.items()) or "no metrics recorded"
+            st.markdown(f"**{core.ROLE_LABELS[role]}**: `{name}`: {numbers}" + (f" ({split} split)" if split else ""))
+        st.caption("Preset grooves and training data: Groove MIDI Dataset v1.0.0, Gillick et al. (Google Magenta, "
+                   "2019), CC BY 4.0 (see assets/presets/CREDITS.md).")
+
+
+# -- showing grooves -----------------------------------------------------------------------------
+def show_groove(ctx: Context, pattern: DrumPattern, key: str, title: str = "", height: int | None = None,
+                downloads: bool = True, caption: str = "", colorbar: bool = True) -> None:
+    """Piano roll, looping audio, a one-line summary and MIDI/WAV downloads."""
+    from musicvae.plots import piano_roll
+
+    figure = piano_roll(pattern, title, height or ctx.roll_height, colorbar=colorbar)
+    st.plotly_chart(figure, key=f"roll_{key}", config={"displayModeBar": False}, theme=None)  # our own colours
+    wav = wav_of(pattern, ctx.qpm, ctx.repeats)
+    if wav is not None:
+        st.audio(wav, format="audio/wav", loop=True)
+    st.caption(caption or core.describe(pattern))
+    if downloads:
+        stem = core.safe_file_stem(title or key)
+        left, right = st.columns(2)
+        qpm = ctx.qpm
+        left.download_button("⬇ MIDI", lambda: pattern.to_midi_bytes(qpm), f"{stem}.mid", "audio/midi",
+                             key=f"dl_mid_{key}", on_click="ignore", width="stretch")  # made on click only
+        if wav is not None:
+            right.download_button("⬇ WAV", wav, f"{stem}.wav", "audio/wav", key=f"dl_wav_{key}", on_click="ignore",
+                                  width="stretch")
+
+
+def no_model_notice() -> None:
+    st.warning(core.no_model_message(), icon="⚠️")
+
+
+class Timer:
+    """Wall-clock milliseconds of named steps, shown as a caption outside presentation mode."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float]] = []
+        self._start = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks.append((name, (now - self._start) * 1000))
+        self._start = now
+
+    def show(self, ctx: Context) -> None:
+        if not ctx.present and self.marks:
+            st.caption(" · ".join(f"{name} {ms:.0f} ms" for name, ms in self.marks))

@@ -1,0 +1,245 @@
+"""The Streamlit playground through ``streamlit.testing.v1.AppTest``: every mode, uploads, URL state.
+
+A tiny real model (the ``tiny-hier-drums_4bar`` config trained for a few steps on six GMD files)
+is built once per session and served through ``MUSICVAE_CHECKPOINTS_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+GROOVE = ROOT.parent / "shared" / "data" / "groove"
+MODEL_NAMES = ("hier-drums_4bar_small", "hier-drums_4bar_small_hikl")
+
+
+def gmd_files(n: int) -> list[Path]:
+    files = sorted((GROOVE / "drummer1" / "session1").glob("*_beat_4-4.mid"))
+    if len(files) < n:
+        pytest.skip(f"GMD not found under {GROOVE}")
+    return files[:n]
+
+
+def build_tiny_models(base: Path) -> Path:
+    """A checkpoints folder with both shipped names holding one tiny trained model (+ directions)."""
+    out = base / "checkpoints"
+    if all((out / name / "model.safetensors").exists() for name in MODEL_NAMES):
+        return out
+    import torch
+
+    from musicvae.api import TrainedModel
+    from musicvae.checkpoint import resolve_model_dir
+    from musicvae.configs import get_config
+    from musicvae.data import PrepareSettings, load_split, prepare
+    from musicvae.directions import compute_directions, save_directions
+    from musicvae.train import train
+
+    midi = base / "midi"
+    midi.mkdir(parents=True, exist_ok=True)
+    for path in gmd_files(6):
+        shutil.copy(path, midi / path.name)
+    prepare(midi, base / "data", PrepareSettings(), num_workers=1, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        train(get_config("tiny-hier-drums_4bar"), base / "run", base / "data", 60, checkpoint_secs=1e9, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    folder = resolve_model_dir(base / "run")
+    directions = compute_directions(TrainedModel.load(folder), load_split(base / "data", "train").tokens, k=8)
+    for name in MODEL_NAMES:
+        (out / name).mkdir(parents=True, exist_ok=True)
+        for file in ("model.safetensors", "config.json"):
+            shutil.copy(folder / file, out / name / file)
+        save_directions(out / name, directions)
+    (out / MODEL_NAMES[1] / "metrics.json").write_text(json.dumps({"test": {"hit_f1": 0.5, "accuracy": 0.6}}))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    return build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models")
+
+
+@pytest.fixture
+def app(tiny_models, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MUSICVAE_CHECKPOINTS_DIR", str(tiny_models))
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def run_ok(at):
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def roll_specs(at) -> list[str]:
+    return [chart.proto.spec for chart in at.get("plotly_chart")]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_no_model_installed_every_mode_shows_a_playable_preset(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MUSICVAE_CHECKPOINTS_DIR", str(tmp_path))
+    at = run_ok(AppTest.from_file(APP, default_timeout=120))
+    for mode in ("sample", "latent", "interpolate", "grid"):
+        at.radio(key="mode").set_value(mode)
+        run_ok(at)
+        assert "No trained model is installed" in texts(at.warning), mode
+        assert at.get("audio") and at.get("plotly_chart"), mode
+
+
+def test_sample_mode_widgets_and_seed(app):
+    at = run_ok(app)
+    assert at.session_state["mode"] == "sample"
+    temperature = at.slider(key="temperature")
+    assert (temperature.min, temperature.max, temperature.value) == (0.1, 2.0, 0.5)
+    assert at.number_input(key="seed") and at.button(key="new_seed_btn") and at.toggle(key="similar_on")
+    assert len(at.get("audio")) == at.slider(key="n_var").value == 3
+    assert len(at.download_button) >= 6  # MIDI + WAV per variation
+    assert "hit F1 0.5" in texts(at.markdown)  # the About panel shows metrics.json's headline numbers
+    first = roll_specs(at)
+    at.number_input(key="seed").set_value(2)
+    run_ok(at)
+    second = roll_specs(at)
+    assert first != second
+    at.number_input(key="seed").set_value(1)
+    run_ok(at)
+    assert roll_specs(at) == first  # the same seed gives the same grooves
+    at.button(key="new_seed_btn").click()
+    run_ok(at)
+    at.slider(key="n_var").set_value(1)
+    run_ok(at)
+    assert len(at.get("audio")) == 1
+
+
+def test_similar_and_keep_for_other_modes(app):
+    at = run_ok(app)
+    at.toggle(key="similar_on").set_value(True)
+    run_ok(at)
+    assert at.selectbox(key="sim_base") and at.slider(key="similarity")
+    at.button(key="pin_0").click()
+    run_ok(at)
+    at.radio(key="mode").set_value("interpolate")
+    run_ok(at)
+    assert any(option.startswith("★ similar 1") for option in at.selectbox(key="interp_a").options)
+
+
+def test_latent_sliders_move_the_groove(app):
+    at = run_ok(app)
+    at.radio(key="mode").set_value("latent")
+    run_ok(at)
+    chosen = at.multiselect(key="latent_dirs").value
+    assert chosen == ["pc:0", "pc:1", "pc:2"]
+    assert "carry no meaning" in texts(at.caption)
+    before = roll_specs(at)
+    slider = at.slider(key="lat_pc:0")
+    slider.set_value(3.0)
+    run_ok(at)
+    assert roll_specs(at) != before
+    at.button(key="latent_reset").click()
+    run_ok(at)
+    assert at.slider(key="lat_pc:0").value == 0.0
+    assert roll_specs(at) == before
+
+
+def test_upload_gmd_file_and_broken_file(app):
+    good = gmd_files(1)[0]
+    at = run_ok(app)
+    at.file_uploader(key="uploads").set_value([
+        (good.name, good.read_bytes(), "audio/midi"),
+        ("broken.mid", b"this is not a MIDI file at all", "audio/midi"),
+    ])
+    run_ok(at)
+    errors = texts(at.error)
+    assert "broken" in errors and len(at.error) == 1
+    assert not any("Traceback" in e for e in errors.splitlines())
+    windows = [s for s in at.selectbox if str(s.key).startswith("win_")]
+    assert windows and len(windows[0].options) > 1  # a long file offers its 4-bar windows
+    assert at.session_state["similar_on"] and str(at.session_state["sim_base"]).startswith("upload:")
+    windows[0].set_value(0)
+    run_ok(at)
+    at.radio(key="mode").set_value("interpolate")
+    run_ok(at)
+    assert str(at.session_state["interp_b"]).startswith("upload:")
+
+
+def test_interpolate_steps_method_and_real_ends(app):
+    at = run_ok(app)
+    at.radio(key="mode").set_value("interpolate")
+    run_ok(at)
+    at.slider(key="steps").set_value(5)
+    run_ok(at)
+    assert len(at.select_slider(key="interp_step").options) == 5
+    assert len(at.get("audio")) == 2  # the whole morph + the chosen step
+    assert "Endpoint reconstruction" in texts(at.caption)
+    assert at.download_button(key="interp_zip")
+    at.radio(key="method").set_value("lerp")
+    at.toggle(key="real_ends").set_value(True)
+    at.select_slider(key="interp_step").set_value(1)
+    run_ok(at)
+    assert "step A of 5" in roll_specs(at)[-1]
+
+
+def test_grid_size_and_cell_pick(app):
+    at = run_ok(app)
+    at.radio(key="mode").set_value("grid")
+    run_ok(at)
+    at.slider(key="grid_n").set_value(4)
+    run_ok(at)
+    assert at.selectbox(key="grid_row").options == ["1", "2", "3", "4"]
+    at.selectbox(key="grid_row").set_value(2)
+    at.selectbox(key="grid_col").set_value(3)
+    run_ok(at)
+    assert "grid cell row 2, column 3" in roll_specs(at)[-1]
+    assert at.download_button(key="grid_zip")
+
+
+def test_query_params_restore_state(app):
+    from musicvae.app_core import load_presets
+
+    keys = [p.key for p in load_presets()]
+    app.query_params.update({"mode": "interpolate", "seed": "42", "temperature": "1.25", "tempo": "90",
+                             "steps": "99", "method": "lerp", "a": keys[3], "b": keys[5], "grid": "junk"})
+    at = run_ok(app)
+    state = at.session_state
+    assert (state["mode"], state["seed"], state["temperature"], state["qpm"]) == ("interpolate", 42, 1.25, 90)
+    assert state["steps"] == 16 and state["method"] == "lerp" and state["grid_n"] == 5  # clamped / default
+    assert (state["interp_a"], state["interp_b"]) == (f"preset:{keys[3]}", f"preset:{keys[5]}")
+    assert at.slider(key="steps").value == 16
+    assert at.query_params["a"] == [keys[3]] or at.query_params["a"] == keys[3]
+
+
+def test_presentation_mode_hides_developer_controls(app):
+    app.query_params["present"] = "1"
+    at = run_ok(app)
+    assert at.session_state["present"]
+    assert not [r for r in at.radio if r.key == "model_sample"]
+    assert not [n for n in at.number_input if n.key == "seed"]
+    assert at.get("audio")
+
+
+def test_no_soundfont_is_said_plainly_never_silent_audio(app, monkeypatch):
+    from musicvae import app_ui, audio
+
+    monkeypatch.setattr(audio, "soundfont_candidates", lambda: [])
+    monkeypatch.setattr(audio, "_DEFAULT", {})
+    app_ui.get_synth.clear()
+    try:
+        at = run_ok(app)
+        assert "No soundfont found" in texts(at.error) and "fluid-soundfont-gm" in texts(at.error)
+        assert not at.get("audio") and at.get("plotly_chart")  # rolls still shown, no silent player
+    finally:
+        app_ui.get_synth.clear()
