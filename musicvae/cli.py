@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", required=True, type=Path)
     p.add_argument("--qpm", type=float, default=120.0, help="tempo of the written MIDI (default 120)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--attribute", default="",
+                   help="steer with measured attribute vectors, e.g. density=+1.0,syncopation=-0.5")
 
     p = sub.add_parser("inspect", help="what the loader finds in MIDI files")
     p.add_argument("files", nargs="+", type=Path)
@@ -213,24 +215,35 @@ def _load_input(path: Path, window: int | None):
 
 def run_generate(args) -> int:
     from musicvae.api import DEFAULT_INTERPOLATE_MODEL, DEFAULT_SAMPLE_MODEL, TrainedModel, shipped_checkpoint
+    from musicvae.checkpoint import resolve_model_dir
 
     if args.checkpoint or args.run_dir:
-        model = TrainedModel.load(args.checkpoint or args.run_dir)
+        folder = resolve_model_dir(args.checkpoint or args.run_dir)
     else:
-        model = TrainedModel.load(shipped_checkpoint(
-            DEFAULT_SAMPLE_MODEL if args.mode == "sample" else DEFAULT_INTERPOLATE_MODEL))
+        folder = shipped_checkpoint(DEFAULT_SAMPLE_MODEL if args.mode == "sample" else DEFAULT_INTERPOLATE_MODEL)
+    model = TrainedModel.load(folder)
     if args.config and args.config != model.name:
         raise ValueError(f"--config {args.config} does not match the checkpoint's config {model.name}")
+    offset = _attribute_offset(folder, args.attribute, model.z_size) if args.attribute else None
     if args.mode == "sample":
-        patterns = model.sample(args.num_outputs, args.temperature, args.seed, qpm=args.qpm)
+        z = model.sample_z(args.num_outputs, args.seed)
+        if offset is not None:
+            z = z + offset
+        patterns = model.decode(z, args.temperature, None if args.seed is None else args.seed + 1, args.qpm)
     else:
         if not (args.input_midi_1 and args.input_midi_2):
             raise ValueError("--mode interpolate needs --input_midi_1 and --input_midi_2")
         if args.num_outputs < 2:
             raise ValueError("--num_outputs must be at least 2 for interpolate (both endpoints count)")
+        from musicvae.api import interpolate_z
+
         a = _load_input(args.input_midi_1, args.window_1)
         b = _load_input(args.input_midi_2, args.window_2)
-        patterns = model.interpolate(a, b, args.num_outputs, args.method, args.temperature, args.seed)
+        _, mu, _ = model.encode([a, b])
+        z = interpolate_z(mu[0], mu[1], args.num_outputs, args.method)
+        if offset is not None:
+            z = z + offset
+        patterns = model.decode(z, args.temperature, args.seed, args.qpm)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for i, pattern in enumerate(patterns):
         path = args.output_dir / f"{model.name}_{args.mode}_{i + 1:02d}-of-{len(patterns):02d}.mid"
@@ -239,6 +252,26 @@ def run_generate(args) -> int:
         os.replace(tmp, path)
         print(path)
     return 0
+
+
+def _attribute_offset(folder: Path, spec: str, z_size: int):
+    """'density=+1.0,syncopation=-0.5' -> the z offset along the shipped attribute vectors."""
+    import torch
+
+    from musicvae.configs import parse_hparams
+    from musicvae.directions import load_directions
+
+    directions = load_directions(folder, z_size)
+    named = {e["attribute"]: i for i, e in enumerate(directions.entries if directions else [])
+             if e.get("kind") == "attribute"}
+    if not named:
+        raise ValueError(f"{folder} has no measured attribute directions (run `musicvae directions`)")
+    alphas = {}
+    for name, value in parse_hparams(spec).items():
+        if name not in named:
+            raise ValueError(f"no shipped attribute {name!r}; available: {', '.join(sorted(named))}")
+        alphas[named[name]] = float(value)
+    return torch.from_numpy(directions.offset(alphas))
 
 
 def run_inspect(args) -> int:
