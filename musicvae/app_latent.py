@@ -101,7 +101,13 @@ def _directions(path: str, z_size: int):
 def direction_options(directions, z_size: int) -> dict[str, str]:
     options: dict[str, str] = {}
     if directions is not None:
+        # named attribute sliders first: they passed the measurement (steering.py, README table)
         for i, entry in enumerate(directions.entries):
+            if entry.get("kind") == "attribute":
+                options[f"pc:{i}"] = f"{entry['name']} (measured ρ {entry['rho']:.2f})"
+        for i, entry in enumerate(directions.entries):
+            if entry.get("kind") == "attribute":
+                continue
             share = 100 * entry["explained_variance"]
             hint = ", + busier" if entry.get("hits_correlation", 0.0) > 0.3 else ""
             options[f"pc:{i}"] = f"{entry['name']} ({f'{share:.0f}' if share >= 1 else '<1'}% var{hint})"
@@ -166,6 +172,40 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, options: dict[str, str], d
     label = ", ".join(f"{options[k].split(' (')[0]} {a:+.1f}" for k, a in alphas.items() if a) or "no offsets"
     ui.show_groove(ctx, pattern, "latent", f"steered groove ({label})")
     timer.mark("roll + audio")
+    attribute_panel(ctx, z0, alphas, directions, pattern)
     prefetch(ctx.model, model_key, z0, alphas, moved, direction, directions, temperature, decode_seed)
     timer.show(ctx)
     ui.sync_url()
+
+
+def named_sliders(alphas: dict[str, float], directions) -> list[tuple[str, dict]]:
+    """(slider key, directions entry) for each selected named attribute slider."""
+    if directions is None:
+        return []
+    chosen = []
+    for key in alphas:
+        if key.startswith("pc:"):
+            entry = directions.entries[int(key[3:])]
+            if entry.get("kind") == "attribute":
+                chosen.append((key, entry))
+    return chosen
+
+
+def attribute_panel(ctx: ui.Context, z0, alphas: dict[str, float], directions, pattern: DrumPattern) -> None:
+    """Each named slider's attribute on screen now, and how it moves along the slider for this groove."""
+    from musicvae.attributes import ATTRIBUTES
+
+    chosen = named_sliders(alphas, directions)
+    if not chosen:
+        return
+    values = {entry["attribute"]: float(ATTRIBUTES[entry["attribute"]][1](pattern.hits)[0]) for _, entry in chosen}
+    st.caption("Now: " + " · ".join(f"{entry['name']}: {entry['attribute']} = {values[entry['attribute']]:.2f}"
+                                    for _, entry in chosen))
+    key, entry = chosen[0]
+    positions = np.linspace(-3.0, 3.0, 7)
+    z = np.stack([steer(z0, {**alphas, key: float(a)}, directions) for a in positions])
+    curve = [float(ATTRIBUTES[entry["attribute"]][1](p.hits)[0]) for p in ctx.model.decode(z, temperature=0.0)]
+    st.line_chart({"slider position": positions, entry["attribute"]: curve}, x="slider position",
+                  y=entry["attribute"], height=160)
+    st.caption(f"{entry['attribute']} of the greedy decode along '{entry['name']}' for this groove; measured on 256 "
+               f"validation grooves: ρ {entry['rho']:.2f}, {entry['change_per_unit']:+.2f} per unit.")

@@ -79,7 +79,8 @@ def summarise(target: str, curves: dict[str, np.ndarray], data_std: dict[str, fl
         "rho": round(rho, 3),
         "rho_median_groove": round(float(np.median(per_groove)), 3),
         "change_per_unit": round(slopes[target], 4),
-        "entanglement": round(float(np.mean(others)) / max(target_effect, 1e-9), 3),
+        # undefined (None) when the target does not move at all
+        "entanglement": round(float(np.mean(others)) / target_effect, 3) if target_effect > 1e-6 else None,
         "mean_curve": [round(float(v), 4) for v in means[target]],
         "ship": bool(rho >= SHIP_RHO and slopes[target] > 0),
     }
