@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to train; auto = a GPU when one is visible (default auto)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass (for GPUs)")
+    p.add_argument("--init_from", type=Path, default=None,
+                   help="start a new run from a model folder's weights and step (e.g. a shipped checkpoint)")
     p.add_argument("--shuffle_shards", type=_positive_int, default=8,
                    help="sharded data: shards mixed together in the shuffle buffer (default 8)")
 
@@ -193,7 +195,7 @@ def run_train(args) -> int:
 
     result = train(config, args.run_dir, data_dir, args.num_steps, args.checkpoint_secs, args.checkpoints_to_keep,
                    args.eval_every_steps, args.eval_examples, args.log_every_steps, args.seed,
-                   device=args.device, bf16=args.bf16, shuffle_shards=args.shuffle_shards)
+                   device=args.device, bf16=args.bf16, shuffle_shards=args.shuffle_shards, init_from=args.init_from)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
         print(json.dumps(result))
     return 0

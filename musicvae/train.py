@@ -127,24 +127,28 @@ def train(
     device: str = "cpu",
     bf16: bool = False,
     shuffle_shards: int = 8,
+    init_from: Path | None = None,
 ) -> dict:
     """Train (or resume) a run; under ``torchrun`` every process calls this and they train as one.
 
     ``hparams.batch_size`` is the per-process batch: the global batch is ``batch_size * world size``
     (rank r takes rows ``[r * batch_size, (r + 1) * batch_size)`` of each global batch).
     ``device``: auto | cpu | cuda; ``bf16``: autocast the forward pass to bfloat16 (meant for GPUs).
+    ``init_from``: a model folder (e.g. a shipped checkpoint) whose weights and step start a *new* run
+    (the optimizer starts fresh); ignored when ``run_dir`` already holds a checkpoint to resume.
     """
     ctx = distributed.setup(device)
     try:
         return _train(ctx, config, Path(run_dir), Path(data_dir), num_steps, checkpoint_secs, keep_checkpoints,
-                      eval_every_steps, eval_examples, log_every_steps, seed, progress, bf16, shuffle_shards)
+                      eval_every_steps, eval_examples, log_every_steps, seed, progress, bf16, shuffle_shards,
+                      init_from)
     finally:
         distributed.teardown(ctx)
 
 
 def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_steps: int, checkpoint_secs: float,
            keep_checkpoints: int, eval_every_steps: int, eval_examples: int, log_every_steps: int, seed: int,
-           progress: bool, bf16: bool, shuffle_shards: int) -> dict:
+           progress: bool, bf16: bool, shuffle_shards: int, init_from: Path | None = None) -> dict:
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -174,6 +178,10 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
     optimizer = torch.optim.Adam(model.parameters(), lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8)
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_secs": 0.0, "seed": seed}
     resumed, saved_world = _resume(ctx, run_dir, config, model, optimizer, state)
+    if not resumed and init_from is not None:
+        state["step"] = _warm_start(model, Path(init_from), config)
+        if main:
+            print(f"starting from the weights of {init_from} (step {state['step']})", flush=True)
     if resumed and main:
         print(f"resuming from {resumed} (step {state['step']})", flush=True)
         if saved_world != ctx.world_size:
@@ -259,6 +267,19 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
     return {"step": state["step"], **{k: float(v.detach()) for k, v in out.items() if k != "segment_accuracy"}}
+
+
+def _warm_start(model: MusicVAE, folder: Path, config: Config) -> int:
+    """Load a model folder's weights into a fresh run; returns its step (the LR schedule goes on)."""
+    from safetensors.torch import load_file
+
+    folder = ckpt.resolve_model_dir(folder)
+    meta = ckpt.read_meta(folder)
+    mine, theirs = MusicVAE(config.hparams).state_dict(), load_file(str(folder / ckpt.MODEL_FILE))
+    if {k: tuple(v.shape) for k, v in mine.items()} != {k: tuple(v.shape) for k, v in theirs.items()}:
+        raise TrainingError(f"{folder} holds a {meta['config']} model whose shapes differ from {config.name}")
+    model.load_state_dict({k: v.float() for k, v in theirs.items()})
+    return int(meta["step"])
 
 
 def _resume(ctx: DistContext, run_dir: Path, config: Config, model: MusicVAE, optimizer: torch.optim.Optimizer,

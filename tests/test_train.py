@@ -100,3 +100,11 @@ def test_refuses_too_few_examples_for_a_batch(small_data, tmp_path):
 
     with pytest.raises(TrainingError, match="batch_size"):
         train(get_config(TINY, "batch_size=100000"), tmp_path / "r", small_data, 1, progress=False)
+
+
+def test_init_from_a_model_folder_continues_its_step(small_data, tmp_path):
+    config = get_config(TINY)
+    train(config, tmp_path / "first", small_data, num_steps=3, progress=False)
+    shipped = ckpt.latest_checkpoint(tmp_path / "first")
+    train(config, tmp_path / "second", small_data, num_steps=5, progress=False, init_from=shipped)
+    assert ckpt.read_meta(ckpt.latest_checkpoint(tmp_path / "second"))["step"] == 5
