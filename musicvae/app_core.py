@@ -98,6 +98,8 @@ def headline_metrics(folder: Path) -> dict:
             if metrics:
                 break
     flat = dict(metrics)
+    if isinstance(metrics.get("reconstruction"), dict):  # `musicvae report` output
+        flat = {**metrics["reconstruction"], "split": metrics.get("split", "test")}
     for split in ("test", "validation"):  # nested per split: prefer test
         if isinstance(metrics.get(split), dict):
             flat = {**metrics[split], "split": split}

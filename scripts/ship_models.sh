@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Turns the newest checkpoints of runs/lokl and runs/hikl into the shipped model folders:
+# export weights + config, test-split report (metrics.json and config metrics), model card,
+# latent directions with measured attribute vectors.  Runs the two models in parallel, 1 thread each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MV=.venv/bin/musicvae
+DATA=${DATA:-data/gmd}
+GMD=${GMD:-../shared/data/groove}
+declare -A NAME=([lokl]=hier-drums_4bar_small [hikl]=hier-drums_4bar_small_hikl)
+declare -A PURPOSE=([lokl]="sampling: the default model for Sample, Latent sliders and Grid (low KL, 48 free bits)"
+                    [hikl]="encoding uploads and interpolating: the default for Interpolate (high KL, 256 free bits)")
+ship() {
+  local run=$1 out=checkpoints/${NAME[$1]}
+  $MV export --checkpoint "runs/$run" --output_dir "$out"
+  $MV report --checkpoint "$out" --examples_path "$DATA" --split test --gmd_root "$GMD" --num_threads 1 \
+    --output "$out/metrics.json" > /dev/null
+  $MV export --checkpoint "runs/$run" --output_dir "$out" --metrics "$out/metrics.json"
+  .venv/bin/python scripts/make_model_card.py "$out" "runs/$run" --purpose "${PURPOSE[$run]}" \
+    --command "scripts/train_models.sh (run $run: musicvae train --config ${NAME[$run]} --hparams $(grep "\[$run\]=" scripts/train_models.sh | head -1 | cut -d'"' -f2) ...)" \
+    --limitations "${LIMITS:-See the README, section Models.}"
+  OMP_NUM_THREADS=1 $MV directions --checkpoint "$out" --examples_path "$DATA" > "$out/directions.log"
+}
+for run in ${RUNS:-lokl hikl}; do ship "$run" & done
+wait
+echo shipped
