@@ -19,7 +19,8 @@ def main() -> None:
         rows.append(
             f"| `{meta['config']}` | {meta['step']:,} | {r['accuracy']:.3f} | {r['sampled_accuracy']:.3f} | "
             f"{'/'.join(f'{a:.2f}' for a in r['segment_accuracy'])} | "
-            f"{r['hit_precision']:.3f} / {r['hit_recall']:.3f} / {r['hit_f1']:.3f} | {r['kl_bits']:.0f} | {r['distinct_reconstructions']:,} / {r['examples']:,} | "
+            f"{r['hit_precision']:.3f} / {r['hit_recall']:.3f} / {r['hit_f1']:.3f} | {r['kl_bits']:.0f} | "
+            f"{r['distinct_reconstructions']:,} / {r['examples']:,} | "
             f"{p['T0.5']['usable_share']:.1%} / {p['T1.0']['usable_share']:.1%} | "
             f"{p['T0.5']['hits_per_bar_overlap']:.2f} / {p['T1.0']['hits_per_bar_overlap']:.2f} |"
         )
