@@ -32,17 +32,6 @@ TINY = "tiny-hier-drums_4bar"
 SAME_STEPS = 4
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a small shared machine, more threads spin against each other (20x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @contextlib.contextmanager
 def fixed_noise():
     """The reparameterization noise (compute_loss's ``torch.randn(..., generator=...)``) made one fixed

@@ -16,33 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_loader import vlq  # the SMF byte builders live with the loader tests
 
 from musicvae.data import PrepareSettings, load_split, prepare, split_for_path
 from musicvae.shards import JOURNAL, REJECTED_LOG, SHARD_DIR, ShardedSplit, ShardStream
 
 NUM_FILES = 2000
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a small shared machine, more threads spin against each other (20x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 SHARD = 500
 FRACTIONS = {"validation_fraction": 0.1, "test_fraction": 0.1}
 
 
-def _vlq(n: int) -> bytes:
-    out = [n & 0x7F]
-    n >>= 7
-    while n:
-        out.append(0x80 | (n & 0x7F))
-        n >>= 7
-    return bytes(reversed(out))
 
 
 def groove(seed: int, bars: int, numerator: int = 4) -> bytes:
@@ -58,7 +41,7 @@ def groove(seed: int, bars: int, numerator: int = 4) -> bytes:
     events.sort(key=lambda event: event[0])
     track, now = bytearray(), 0
     for tick, data in events:
-        track += _vlq(tick - now) + data
+        track += vlq(tick - now) + data
         now = tick
     track += b"\x00\xff\x2f\x00"
     return b"MThd" + struct.pack(">IHHH", 6, 0, 1, 96) + b"MTrk" + struct.pack(">I", len(track)) + bytes(track)
