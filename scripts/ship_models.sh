@@ -15,7 +15,7 @@ ship() {
   $MV export --checkpoint "runs/$run" --output_dir "$out"
   $MV report --checkpoint "$out" --examples_path "$DATA" --split test --gmd_root "$GMD" --num_threads 1 \
     --output "$out/metrics.json" > /dev/null
-  $MV export --checkpoint "runs/$run" --output_dir "$out" --metrics "$out/metrics.json"
+  $MV export --checkpoint "$out" --output_dir "$out" --metrics "$out/metrics.json"  # same weights as reported
   .venv/bin/python scripts/make_model_card.py "$out" "runs/$run" --purpose "${PURPOSE[$run]}" \
     --command "scripts/train_models.sh (run $run: musicvae train --config ${NAME[$run]} --hparams $(grep "\[$run\]=" scripts/train_models.sh | head -1 | cut -d'"' -f2) ...)" \
     --limitations "${LIMITS:-See the README, section Models.}"
