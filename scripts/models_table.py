@@ -38,8 +38,9 @@ def main() -> None:
         for r in info["measurements"]:
             ent = "—" if r["entanglement"] is None else f"{r['entanglement']:.2f}"
             label = r.get("label", r["direction"])
+            shipped = "PC slider" if r["kind"] == "pca" else ("yes" if r["ship"] else "no")
             print(f"| {label} | {r['target']} | {r['rho']:.2f} | {r['rho_median_groove']:.2f} | "
-                  f"{r['change_per_unit']:+.3f} | {ent} | {'yes' if r['ship'] else 'no'} |")
+                  f"{r['change_per_unit']:+.3f} | {ent} | {shipped} |")
 
 
 if __name__ == "__main__":
