@@ -67,7 +67,6 @@ PARTS = ("sgemm", "train", "load", "latency", "playground", "rss", "scaling")
 DEFAULT_CONFIG, QUICK_CONFIG = "hier-drums_4bar_small", "tiny-hier-drums_4bar"
 JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 JEMALLOC_CONF = "retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1"
-GMD_DIR = Path(os.environ.get("GMD_DIR", Path(__file__).resolve().parent.parent.parent / "shared/data/groove"))
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -392,6 +391,12 @@ def format_report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _gmd() -> Path:
+    from musicvae.data import default_gmd_dir
+
+    return default_gmd_dir()
+
+
 def run_bench(args) -> int:
     import torch
 
@@ -453,7 +458,7 @@ def run_bench(args) -> int:
         elif "rss" in parts:
             result["peak_rss_mb"] = _rss_of_two_models(folder, args.inference_threads)
         if "scaling" in parts and not quick:
-            result["scaling"] = scaling(model, repeats, None if args.no_prepare else GMD_DIR, threads)
+            result["scaling"] = scaling(model, repeats, None if args.no_prepare else _gmd(), threads)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(format_report(result), file=sys.stderr if args.json else sys.stdout)

@@ -26,6 +26,14 @@ from musicvae.midi_io import InputError, file_windows
 from musicvae.pattern import STEPS_PER_BAR
 
 SPLITS = ("train", "validation", "test")
+
+
+def default_gmd_dir() -> Path:
+    """The Groove MIDI Dataset: $GMD_DIR, else ``shared/data/groove`` beside the repository, else /work/shared."""
+    repo = Path(__file__).resolve().parent.parent
+    candidates = [Path(os.environ["GMD_DIR"])] if os.environ.get("GMD_DIR") else []
+    candidates += [repo.parent / "shared" / "data" / "groove", Path("/work/shared/data/groove")]
+    return next((c for c in candidates if (c / "info.csv").exists()), candidates[0])
 MIDI_SUFFIXES = (".mid", ".midi", ".rmi", ".kar", ".smf")
 
 

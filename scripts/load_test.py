@@ -25,6 +25,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from musicvae.data import default_gmd_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -34,7 +36,7 @@ from bench_app import READY, SIGNATURE, WATCH, percentile  # noqa: E402
 from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_server  # noqa: E402
 
 TIMEOUT_MS = 120_000
-GROOVE = ROOT.parent / "shared" / "data" / "groove"
+GROOVE = default_gmd_dir()
 
 
 def rss_mb(pid: int) -> float:

@@ -20,6 +20,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from musicvae.data import default_gmd_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -61,7 +63,7 @@ def pick_rows(info: Path, seed: int = 0) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--groove", type=Path, default=ROOT.parent / "shared" / "data" / "groove")
+    parser.add_argument("--groove", type=Path, default=default_gmd_dir())
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "presets")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/musicvae
 DATA=${DATA:-data/gmd}
-[ -f "$DATA/manifest.json" ] || $PY prepare --examples_path ../shared/data/groove --output_dir "$DATA"
+GMD=${GMD:-$(.venv/bin/python -c "from musicvae.data import default_gmd_dir; print(default_gmd_dir())")}
+[ -f "$DATA/manifest.json" ] || $PY prepare --examples_path "$GMD" --output_dir "$DATA"
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -n1 || true)
 export MALLOC_CONF=retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1
 # In a later session (runs/ is not kept), continue from the shipped weights: INIT=1 scripts/train_models.sh

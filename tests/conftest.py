@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from musicvae.data import default_gmd_dir
+
 REPO = Path(__file__).resolve().parent.parent
-GMD = Path(os.environ.get("GMD_DIR", REPO.parent / "shared" / "data" / "groove"))
+GMD = default_gmd_dir()
 
 # A few real GMD files: train grooves, a validation groove, a test groove, and a 3/4 groove.
 SMALL_GMD_FILES = {

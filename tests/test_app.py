@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from musicvae.data import default_gmd_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
-GROOVE = ROOT.parent / "shared" / "data" / "groove"
+GROOVE = default_gmd_dir()
 MODEL_NAMES = ("hier-drums_4bar_small", "hier-drums_4bar_small_hikl")
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 import io
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from musicvae import app_core, audio, plots
+from musicvae.data import default_gmd_dir
 from musicvae.pattern import CLASS_NAMES, DrumPattern
 
-GROOVE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "groove"
+GROOVE = default_gmd_dir()
 RMS_FLOOR = 0.01
 
 
