@@ -15,8 +15,10 @@ Design choices (measured in ``shared/docs/platform_notes.md``):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import sys
 import threading
 import wave
 from dataclasses import dataclass
@@ -83,7 +85,10 @@ class DrumSynth:
 
     def __init__(self, soundfont: str | Path | None = None, sample_rate: int = SAMPLE_RATE) -> None:
         try:
-            import fluidsynth
+            # pyfluidsynth prints where it found the library to stdout when $CI is set; keep stdout
+            # clean for machine-readable output (`musicvae bench --json`)
+            with contextlib.redirect_stdout(sys.stderr):
+                import fluidsynth
         except ImportError as error:  # pyfluidsynth present but libfluidsynth missing, or neither
             raise AudioError(
                 f"FluidSynth is not available ({error}): `sudo apt-get install fluidsynth` and "
