@@ -118,9 +118,12 @@ class TrainedModel:
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         return torch.randn((n, self.z_size), generator=generator)
 
-    def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = DEFAULT_QPM):
-        """n grooves from the prior; the same seed gives the same grooves."""
+    def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = DEFAULT_QPM,
+               z_offset: torch.Tensor | None = None):
+        """n grooves from the prior (moved by ``z_offset``, e.g. attribute vectors); seed -> same grooves."""
         z = self.sample_z(n, seed)
+        if z_offset is not None:
+            z = z + z_offset
         return self.decode(z, temperature, None if seed is None else seed + 1, qpm)
 
     def interpolate(
@@ -131,13 +134,17 @@ class TrainedModel:
         method: str = "slerp",
         temperature: float = 0.5,
         seed: int | None = None,
+        qpm: float | None = None,
+        z_offset: torch.Tensor | None = None,
     ) -> list[DrumPattern]:
         """num_steps grooves from a to b through mu-space, both endpoints included."""
         if num_steps < 2:
             raise ValueError("interpolation needs at least 2 steps (both endpoints)")
         _, mu, _ = self.encode([a, b])
         z = interpolate_z(mu[0], mu[1], num_steps, method)
-        return self.decode(z, temperature, seed, qpm=a.qpm)
+        if z_offset is not None:
+            z = z + z_offset
+        return self.decode(z, temperature, seed, qpm=a.qpm if qpm is None else qpm)
 
     def similar(self, pattern: DrumPattern, n: int, similarity: float, temperature: float = 0.5, seed=None):
         """Variations around a groove: mix its mu with random draws (Magenta.js ``similar``)."""

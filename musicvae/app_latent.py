@@ -203,8 +203,11 @@ def attribute_panel(ctx: ui.Context, z0, alphas: dict[str, float], directions, p
                                     for _, entry in chosen))
     key, entry = chosen[0]
     positions = np.linspace(-3.0, 3.0, 7)
-    z = np.stack([steer(z0, {**alphas, key: float(a)}, directions) for a in positions])
-    curve = [float(ATTRIBUTES[entry["attribute"]][1](p.hits)[0]) for p in ctx.model.decode(z, temperature=0.0)]
+    # through the shared decode cache: moving this slider leaves every point of its curve unchanged
+    model_key = core.model_key(ctx.pick.path)
+    decoded = [decode_steered(ctx.model, model_key, z0, {**alphas, key: round(float(a), 3)}, directions, 0.0, 0)
+               for a in positions]
+    curve = [float(ATTRIBUTES[entry["attribute"]][1](p.hits)[0]) for p in decoded]
     st.line_chart({"slider position": positions, entry["attribute"]: curve}, x="slider position",
                   y=entry["attribute"], height=160)
     st.caption(f"{entry['attribute']} of the greedy decode along '{entry['name']}' for this groove; measured on 256 "

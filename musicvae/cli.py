@@ -228,24 +228,16 @@ def run_generate(args) -> int:
         raise ValueError(f"--config {args.config} does not match the checkpoint's config {model.name}")
     offset = _attribute_offset(folder, args.attribute, model.z_size) if args.attribute else None
     if args.mode == "sample":
-        z = model.sample_z(args.num_outputs, args.seed)
-        if offset is not None:
-            z = z + offset
-        patterns = model.decode(z, args.temperature, None if args.seed is None else args.seed + 1, args.qpm)
+        patterns = model.sample(args.num_outputs, args.temperature, args.seed, args.qpm, z_offset=offset)
     else:
         if not (args.input_midi_1 and args.input_midi_2):
             raise ValueError("--mode interpolate needs --input_midi_1 and --input_midi_2")
         if args.num_outputs < 2:
             raise ValueError("--num_outputs must be at least 2 for interpolate (both endpoints count)")
-        from musicvae.api import interpolate_z
-
         a = _load_input(args.input_midi_1, args.window_1)
         b = _load_input(args.input_midi_2, args.window_2)
-        _, mu, _ = model.encode([a, b])
-        z = interpolate_z(mu[0], mu[1], args.num_outputs, args.method)
-        if offset is not None:
-            z = z + offset
-        patterns = model.decode(z, args.temperature, args.seed, args.qpm)
+        patterns = model.interpolate(a, b, args.num_outputs, args.method, args.temperature, args.seed,
+                                     qpm=args.qpm, z_offset=offset)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for i, pattern in enumerate(patterns):
         path = args.output_dir / f"{model.name}_{args.mode}_{i + 1:02d}-of-{len(patterns):02d}.mid"

@@ -72,26 +72,37 @@ def principal_directions(mu: np.ndarray, hits_per_window: np.ndarray | None = No
                       entries)
 
 
-def compute_directions(model, tokens: np.ndarray, k: int = 16, max_windows: int = 8192, seed: int = 0) -> Directions:
-    """Encode (a random subset of) training windows with a TrainedModel and take their PCA."""
-    import torch
-
-    from musicvae.pattern import DrumPattern, hits_from_tokens
-
+def training_subset(tokens: np.ndarray, max_windows: int, rng: np.random.Generator) -> np.ndarray:
+    """A random subset of at most ``max_windows`` windows, in their original order."""
     tokens = np.asarray(tokens)
     if len(tokens) > max_windows:
-        tokens = tokens[np.sort(np.random.default_rng(seed).choice(len(tokens), max_windows, replace=False))]
+        tokens = tokens[np.sort(rng.choice(len(tokens), max_windows, replace=False))]
+    return tokens
+
+
+def encode_mu(model, tokens: np.ndarray) -> np.ndarray:
+    """Posterior means [N, Z] of token windows (TrainedModel.encode batches them)."""
+    from musicvae.pattern import DrumPattern
+
+    _, mu, _ = model.encode([DrumPattern.from_tokens(t) for t in tokens])
+    return mu.numpy()
+
+
+def directions_from_mu(mu: np.ndarray, tokens: np.ndarray, k: int = 16) -> Directions:
+    from musicvae.pattern import hits_from_tokens
+
     if len(tokens) < 2:
         raise ValueError("need at least 2 windows to compute directions")
-    mus = []
-    for lo in range(0, len(tokens), 256):
-        patterns = [DrumPattern.from_tokens(t) for t in tokens[lo : lo + 256]]
-        _, mu, _ = model.encode(patterns)
-        mus.append(mu.numpy() if isinstance(mu, torch.Tensor) else np.asarray(mu))
     hits = hits_from_tokens(tokens.astype(np.int64)).sum(axis=(1, 2)).astype(np.float64)
-    directions = principal_directions(np.concatenate(mus), hits, k)
+    directions = principal_directions(mu, hits, k)
     directions.info = {"windows": int(len(tokens))}
     return directions
+
+
+def compute_directions(model, tokens: np.ndarray, k: int = 16, max_windows: int = 8192, seed: int = 0) -> Directions:
+    """Encode (a random subset of) training windows with a TrainedModel and take their PCA."""
+    tokens = training_subset(tokens, max_windows, np.random.default_rng(seed))
+    return directions_from_mu(encode_mu(model, tokens), tokens, k)
 
 
 def save_directions(folder: Path, directions: Directions) -> None:
@@ -133,15 +144,17 @@ def run_directions(args) -> int:
 
     folder = resolve_model_dir(args.checkpoint)
     model = TrainedModel.load(folder)
-    split = load_split(args.examples_path, "train")
-    directions = compute_directions(model, split.tokens, args.num_directions, args.max_windows)
+    rng = np.random.default_rng(0)  # one stream: the train subset, then the measured validation grooves
+    tokens = training_subset(load_split(args.examples_path, "train").tokens, args.max_windows, rng)
+    mu = encode_mu(model, tokens)  # encoded once: the PCA and the attribute vectors share it
+    directions = directions_from_mu(mu, tokens, args.num_directions)
     directions.info.update({"config": model.name, "step": model.meta.get("step"),
                             "data_fingerprint": fingerprint(args.examples_path), "split": "train"})
     if not getattr(args, "no_attributes", False):  # named attribute sliders, measured (steering.py)
         from musicvae.steering import add_attribute_directions
 
         validation = load_split(args.examples_path, "validation").tokens
-        add_attribute_directions(directions, model, split.tokens, validation, args.num_grooves, args.max_windows)
+        add_attribute_directions(directions, model, tokens, mu, validation, args.num_grooves, rng=rng)
     save_directions(folder, directions)
     shares = ", ".join(f"{e['name']} {100 * e['explained_variance']:.1f}%" for e in directions.entries[:5])
     print(f"{folder / VECTORS_FILE}: {len(directions.entries)} directions from {directions.info['windows']} "

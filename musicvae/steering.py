@@ -90,32 +90,22 @@ def measure(model, mu: np.ndarray, offset: np.ndarray, target: str, data_std: di
     return summarise(target, decoded_attributes(model, mu, offset), data_std)
 
 
-def encode_mu(model, tokens: np.ndarray, batch: int = 256) -> np.ndarray:
-    from musicvae.pattern import DrumPattern
-
-    mus = []
-    for lo in range(0, len(tokens), batch):
-        _, mu, _ = model.encode([DrumPattern.from_tokens(t) for t in tokens[lo : lo + batch]])
-        mus.append(mu.numpy())
-    return np.concatenate(mus)
-
-
-def add_attribute_directions(directions, model, train_tokens: np.ndarray, val_tokens: np.ndarray,
-                             num_grooves: int = 256, max_windows: int = 8192, measure_pcs: int = 4,
-                             seed: int = 0, log=print) -> list[dict]:
+def add_attribute_directions(directions, model, train_tokens: np.ndarray, train_mu: np.ndarray,
+                             val_tokens: np.ndarray, num_grooves: int = 256, measure_pcs: int = 4,
+                             rng: np.random.Generator | None = None, log=print) -> list[dict]:
     """Append the attribute vectors that pass the test to ``directions``; return every measurement.
 
-    ``directions`` is a ``musicvae.directions.Directions`` holding the principal directions; attribute
-    entries are added with ``kind="attribute"``, a slider ``label`` and their measured figures, so
-    the app shows them as named sliders.  One slider unit = the whole attribute vector.
+    ``directions`` is a ``musicvae.directions.Directions`` holding the principal directions of
+    ``train_mu`` (the posterior means of ``train_tokens``); attribute entries are added with
+    ``kind="attribute"``, a slider ``label`` and their measured figures, so the app shows them as
+    named sliders.  One slider unit = the whole attribute vector.
     """
-    rng = np.random.default_rng(seed)
-    if len(train_tokens) > max_windows:
-        train_tokens = train_tokens[np.sort(rng.choice(len(train_tokens), max_windows, replace=False))]
+    from musicvae.directions import encode_mu
+
+    rng = rng or np.random.default_rng(0)
     train_hits = hits_from_tokens(train_tokens.astype(np.int64))
     values = compute_all(train_hits)
-    mu = encode_mu(model, train_tokens)
-    vectors = attribute_vectors(mu, values)
+    vectors = attribute_vectors(train_mu, values)
     data_std = {name: float(v.std()) for name, v in values.items()}
     val = val_tokens[np.sort(rng.choice(len(val_tokens), min(num_grooves, len(val_tokens)), replace=False))]
     val_mu = encode_mu(model, val)
