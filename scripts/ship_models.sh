@@ -2,6 +2,7 @@
 # Turns the newest checkpoints of runs/lokl and runs/hikl into the shipped model folders:
 # export weights + config, test-split report (metrics.json and config metrics), model card,
 # latent directions with measured attribute vectors.  Runs the two models in parallel, 1 thread each.
+# HALF=1 stores float16 weights (the report then measures exactly the shipped fp16 weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MV=.venv/bin/musicvae
@@ -12,10 +13,10 @@ declare -A PURPOSE=([lokl]="sampling: the default model for Sample, Latent slide
                     [hikl]="encoding uploads and interpolating: the default for Interpolate (high KL, 256 free bits)")
 ship() {
   local run=$1 out=checkpoints/${NAME[$1]}
-  $MV export --checkpoint "runs/$run" --output_dir "$out"
+  $MV export --checkpoint "runs/$run" --output_dir "$out" ${HALF:+--half}
   $MV report --checkpoint "$out" --examples_path "$DATA" --split test --gmd_root "$GMD" --num_threads 1 \
     --output "$out/metrics.json" > /dev/null
-  $MV export --checkpoint "$out" --output_dir "$out" --metrics "$out/metrics.json"  # same weights as reported
+  $MV export --checkpoint "$out" --output_dir "$out" --metrics "$out/metrics.json" ${HALF:+--half}  # same weights as reported
   .venv/bin/python scripts/make_model_card.py "$out" "runs/$run" --purpose "${PURPOSE[$run]}" \
     --command "scripts/train_models.sh (run $run: musicvae train --config ${NAME[$run]} --hparams $(grep "\[$run\]=" scripts/train_models.sh | head -1 | cut -d'"' -f2) ...)" \
     --limitations "${LIMITS:-See the README, section Models.}"
