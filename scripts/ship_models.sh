@@ -19,7 +19,10 @@ ship() {
   $MV export --checkpoint "$out" --output_dir "$out" --metrics "$out/metrics.json" ${HALF:+--half}  # same weights as reported
   .venv/bin/python scripts/make_model_card.py "$out" "runs/$run" --purpose "${PURPOSE[$run]}" \
     --command "scripts/train_models.sh (run $run: musicvae train --config ${NAME[$run]} --hparams $(grep "\[$run\]=" scripts/train_models.sh | head -1 | cut -d'"' -f2) ...)" \
-    --limitations "${LIMITS:-See the README, section Models.}"
+    $([ "$run" = lokl ] && [ -f docs/baseline/cat-drums_4bar_small.step2541.test.json ] && echo \
+      --baseline docs/baseline/cat-drums_4bar_small.step2541.test.json \
+      --same_budget docs/baseline/hier-drums_4bar_small.step2541.test.json) \
+    --limitations "${LIMITS:-More in the README, section Models.}"
   OMP_NUM_THREADS=1 $MV directions --checkpoint "$out" --examples_path "$DATA" > "$out/directions.log"
 }
 for run in ${RUNS:-lokl hikl}; do ship "$run" & done
