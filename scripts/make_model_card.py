@@ -58,7 +58,17 @@ def baseline_lines(pair: list[dict]) -> list[str]:
     return lines
 
 
-def computed_limitations(meta: dict, baseline: dict | None, same_budget: dict | None) -> list[str]:
+def curve_trend(curve: list[dict], span: int = 4) -> str:
+    """'was still rising' when sampled accuracy grew > 0.01 over the last `span` evaluations."""
+    if len(curve) <= span:
+        return "was still rising"
+    gain = curve[-1]["sampled_accuracy"] - curve[-1 - span]["sampled_accuracy"]
+    if gain > 0.01:
+        return "was still rising"
+    return f"had flattened (sampled accuracy {gain:+.3f} over the last {span} evaluations)"
+
+
+def computed_limitations(meta: dict, baseline: dict | None, same_budget: dict | None, trend: str) -> list[str]:
     """Limitations that follow from the numbers, so the card cannot drift from its metrics."""
     metrics = meta["metrics"]
     rec = metrics["reconstruction"]
@@ -66,8 +76,8 @@ def computed_limitations(meta: dict, baseline: dict | None, same_budget: dict | 
     if rec["sampled_accuracy"] < 0.95 or rec["hit_f1"] < 0.90:
         out.append(f"- Reconstruction is far from Magenta-grade: sampled accuracy {rec['sampled_accuracy']:.3f} "
                    f"and hit F1 {rec['hit_f1']:.3f} on test (the project's high-KL target is 0.95 / 0.90). "
-                   "Uploaded grooves come back simplified; the learning curve above was still rising when "
-                   "training stopped (compute-bound: 2 CPU cores).")
+                   f"Uploaded grooves come back simplified; the learning curve above {trend} when training "
+                   "stopped (compute-bound: 2 CPU cores).")
     ref = metrics["prior_samples"]["reference"]["instrument_hits_per_bar"]
     t05 = metrics["prior_samples"]["T0.5"]["instrument_hits_per_bar"]
     under = [n for n in ref if ref[n] >= 0.1 and t05[n] < 0.5 * ref[n]]
@@ -169,7 +179,7 @@ def main() -> None:
     if baseline is not None and same_budget is not None:
         lines += ["", "## Hierarchical vs flat at the same step budget (test split)",
                   *baseline_lines([same_budget, baseline])]
-    limitations = computed_limitations(meta, baseline, same_budget)
+    limitations = computed_limitations(meta, baseline, same_budget, curve_trend(curve))
     limitations += [f"- {args.limitations}"] if args.limitations else []
     lines += ["", "## Known limitations", *limitations, "", "## Credit", CREDIT, ""]
     (args.model_dir / "MODEL_CARD.md").write_text("\n".join(lines))

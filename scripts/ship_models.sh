@@ -2,6 +2,7 @@
 # Turns the newest checkpoints of runs/lokl and runs/hikl into the shipped model folders:
 # export weights + config, test-split report (metrics.json and config metrics), model card,
 # latent directions with measured attribute vectors.  Runs the two models in parallel, 1 thread each.
+# CARDS_ONLY=1 only rewrites the model cards.
 # HALF=1 stores float16 weights (the report then measures exactly the shipped fp16 weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,20 +12,24 @@ GMD=${GMD:-$(.venv/bin/python -c "from musicvae.data import default_gmd_dir; pri
 declare -A NAME=([lokl]=hier-drums_4bar_small [hikl]=hier-drums_4bar_small_hikl)
 declare -A PURPOSE=([lokl]="sampling: the default model for Sample, Latent sliders and Grid (low KL, 48 free bits)"
                     [hikl]="encoding uploads and interpolating: the default for Interpolate (high KL, 256 free bits)")
-ship() {
+card() {
   local run=$1 out=checkpoints/${NAME[$1]}
-  $MV export --checkpoint "runs/$run" --output_dir "$out" ${HALF:+--half}
-  $MV report --checkpoint "$out" --examples_path "$DATA" --split test --gmd_root "$GMD" --num_threads 1 \
-    --output "$out/metrics.json" > /dev/null
-  $MV export --checkpoint "$out" --output_dir "$out" --metrics "$out/metrics.json" ${HALF:+--half}  # same weights as reported
   .venv/bin/python scripts/make_model_card.py "$out" "runs/$run" --purpose "${PURPOSE[$run]}" \
     --command "scripts/train_models.sh (run $run: musicvae train --config ${NAME[$run]} --hparams $(grep "\[$run\]=" scripts/train_models.sh | head -1 | cut -d'"' -f2) ...)" \
     $([ "$run" = lokl ] && [ -f docs/baseline/cat-drums_4bar_small.step2541.test.json ] && echo \
       --baseline docs/baseline/cat-drums_4bar_small.step2541.test.json \
       --same_budget docs/baseline/hier-drums_4bar_small.step2541.test.json) \
     --limitations "${LIMITS:-More in the README, section Models.}"
+}
+ship() {
+  local run=$1 out=checkpoints/${NAME[$1]}
+  $MV export --checkpoint "runs/$run" --output_dir "$out" ${HALF:+--half}
+  $MV report --checkpoint "$out" --examples_path "$DATA" --split test --gmd_root "$GMD" --num_threads 1 \
+    --output "$out/metrics.json" > /dev/null
+  $MV export --checkpoint "$out" --output_dir "$out" --metrics "$out/metrics.json" ${HALF:+--half}  # same weights as reported
+  card "$run"
   OMP_NUM_THREADS=1 $MV directions --checkpoint "$out" --examples_path "$DATA" > "$out/directions.log"
 }
-for run in ${RUNS:-lokl hikl}; do ship "$run" & done
+for run in ${RUNS:-lokl hikl}; do if [ -n "${CARDS_ONLY:-}" ]; then card "$run"; else ship "$run" & fi; done
 wait
 echo shipped
