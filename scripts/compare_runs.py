@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from models_table import REPORT_COLUMNS, markdown_row, report_cells  # scripts/ is on sys.path
+
 CURVE_COLUMNS = ("accuracy", "sampled_accuracy", "hit_f1", "distinct_reconstructions")
 
 
@@ -44,25 +46,18 @@ def curve_table(curves: dict[str, dict[int, dict]]) -> str:
     names = list(curves)
     steps = sorted(set.intersection(*(set(c) for c in curves.values())))
     header = ["step"] + [f"{col} ({name})" for col in CURVE_COLUMNS for name in names]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [markdown_row(header), "|" + "---|" * len(header)]
     for step in steps:
         cells = [f"{step:,}"] + [_fmt(curves[name][step][col]) for col in CURVE_COLUMNS for name in names]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(markdown_row(cells))
     return "\n".join(lines)
 
 
 def report_table(reports: dict[str, dict]) -> str:
-    lines = ["| model | config | step | TF acc | sampled acc | hit P / R / F1 | KL bits | distinct recon. "
-             "| usable samples T0.5 / T1.0 | hits/bar overlap T0.5 / T1.0 |", "|" + "---|" * 10]
+    columns = ["model", "config", "step", *REPORT_COLUMNS]
+    lines = [markdown_row(columns), "|" + "---|" * len(columns)]
     for name, rep in reports.items():
-        r, p = rep["reconstruction"], rep["prior_samples"]
-        lines.append(
-            f"| {name} | `{rep['config']}` | {rep['step']:,} | {r['accuracy']:.3f} | {r['sampled_accuracy']:.3f} | "
-            f"{r['hit_precision']:.3f} / {r['hit_recall']:.3f} / {r['hit_f1']:.3f} | {r['kl_bits']:.0f} | "
-            f"{r['distinct_reconstructions']:,} / {r['examples']:,} | "
-            f"{p['T0.5']['usable_share']:.1%} / {p['T1.0']['usable_share']:.1%} | "
-            f"{p['T0.5']['hits_per_bar_overlap']:.2f} / {p['T1.0']['hits_per_bar_overlap']:.2f} |"
-        )
+        lines.append(markdown_row([name, f"`{rep['config']}`", f"{rep['step']:,}", *report_cells(rep)]))
     return "\n".join(lines)
 
 

@@ -12,6 +12,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from safetensors import safe_open
+
 CREDIT = (
     "Trained on the Groove MIDI Dataset (GMD) v1.0.0 by Jon Gillick, Adam Roberts, Jesse Engel, "
     "Mark Sandler and Ian Simon (Google Magenta, 2019), \"Learning to Groove with Inverse Sequence "
@@ -29,10 +31,8 @@ def cpu_name() -> str:
 
 
 def weights_dtype(path: Path) -> str:
-    """The safetensors header's dtypes (the header is JSON after an 8-byte length)."""
-    with path.open("rb") as f:
-        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-    dtypes = {v["dtype"] for k, v in header.items() if k != "__metadata__"}
+    with safe_open(path, "np") as f:
+        dtypes = {f.get_slice(name).get_dtype() for name in f.keys()}
     return "/".join(sorted({"F16": "float16", "F32": "float32"}.get(d, d) for d in dtypes))
 
 
