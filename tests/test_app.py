@@ -83,6 +83,12 @@ def run_ok(at):
     return at
 
 
+def switch_mode(at, mode: str):
+    """Pick a playground mode in the sidebar and rerun (asserting no exception)."""
+    at.radio(key="mode").set_value(mode)
+    return run_ok(at)
+
+
 def roll_specs(at) -> list[str]:
     return [chart.proto.spec for chart in at.get("plotly_chart")]
 
@@ -97,8 +103,7 @@ def test_no_model_installed_every_mode_shows_a_playable_preset(tmp_path, monkeyp
     monkeypatch.setenv("MUSICVAE_CHECKPOINTS_DIR", str(tmp_path))
     at = run_ok(AppTest.from_file(APP, default_timeout=120))
     for mode in ("sample", "latent", "interpolate", "grid"):
-        at.radio(key="mode").set_value(mode)
-        run_ok(at)
+        switch_mode(at, mode)
         assert "No trained model is installed" in texts(at.warning), mode
         assert at.get("audio") and at.get("plotly_chart"), mode
 
@@ -134,15 +139,13 @@ def test_similar_and_keep_for_other_modes(app):
     assert at.selectbox(key="sim_base") and at.slider(key="similarity")
     at.button(key="pin_0").click()
     run_ok(at)
-    at.radio(key="mode").set_value("interpolate")
-    run_ok(at)
+    switch_mode(at, "interpolate")
     assert any(option.startswith("★ similar 1") for option in at.selectbox(key="interp_a").options)
 
 
 def test_latent_sliders_move_the_groove(app):
     at = run_ok(app)
-    at.radio(key="mode").set_value("latent")
-    run_ok(at)
+    switch_mode(at, "latent")
     chosen = at.multiselect(key="latent_dirs").value
     assert chosen == ["pc:0", "pc:1", "pc:2"]
     assert "carry no meaning" in texts(at.caption)
@@ -173,15 +176,13 @@ def test_upload_gmd_file_and_broken_file(app):
     assert at.session_state["similar_on"] and str(at.session_state["sim_base"]).startswith("upload:")
     windows[0].set_value(0)
     run_ok(at)
-    at.radio(key="mode").set_value("interpolate")
-    run_ok(at)
+    switch_mode(at, "interpolate")
     assert str(at.session_state["interp_b"]).startswith("upload:")
 
 
 def test_interpolate_steps_method_and_real_ends(app):
     at = run_ok(app)
-    at.radio(key="mode").set_value("interpolate")
-    run_ok(at)
+    switch_mode(at, "interpolate")
     at.slider(key="steps").set_value(5)
     run_ok(at)
     assert len(at.select_slider(key="interp_step").options) == 5
@@ -197,8 +198,7 @@ def test_interpolate_steps_method_and_real_ends(app):
 
 def test_grid_size_and_cell_pick(app):
     at = run_ok(app)
-    at.radio(key="mode").set_value("grid")
-    run_ok(at)
+    switch_mode(at, "grid")
     at.slider(key="grid_n").set_value(4)
     run_ok(at)
     assert at.selectbox(key="grid_row").options == ["1", "2", "3", "4"]
