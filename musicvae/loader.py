@@ -2,12 +2,15 @@
 
 The one loader behind the app's uploads, ``musicvae inspect`` and ``generate --input_midi_*``.
 Whatever the bytes, :func:`load_grooves` returns windows with one-sentence notices, or raises
-:class:`InputError` whose message is one sentence for a musician; nothing else escapes.
+:class:`InputError` whose message is one sentence for a musician; nothing else escapes.  A bug
+of ours surfaces as :class:`InternalError` (an InputError, so still one sentence, but logged and
+told apart: the robustness tests fail on it).
 The 4/4 grid logic (16 steps a bar, tracks split at an empty bar) is the one ``prepare`` uses.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
@@ -18,6 +21,7 @@ from musicvae.midi_io import (
     DRUM_CHANNEL,
     MAX_BARS,
     InputError,
+    InternalError,
     ParsedMidi,
     Section,
     extract_tracks,
@@ -27,6 +31,8 @@ from musicvae.midi_io import (
 )
 from musicvae.pattern import STEPS_PER_BAR, DrumPattern
 from musicvae.smf import MAX_NOTES
+
+log = logging.getLogger(__name__)
 
 WINDOW_BARS = 4
 WINDOW_STEPS = WINDOW_BARS * STEPS_PER_BAR
@@ -58,15 +64,21 @@ class LoadedGrooves:
 
 
 def load_grooves(data: bytes, name: str = "upload") -> LoadedGrooves:
-    """Grooves from any bytes, or InputError with one sentence (never another exception)."""
+    """Grooves from any bytes, or InputError with one sentence (never another exception).
+
+    :class:`InternalError` (a subclass) means a bug of ours, not a bad file; it is logged with its
+    traceback and carries the original exception as ``__cause__``."""
     try:
         return _load(bytes(data), name or "upload")
-    except InputError:
+    except InputError:  # InternalError included: already one sentence
         raise
-    except (MemoryError, RecursionError):
-        raise InputError("The file is too complex to read within the loader's limits.") from None
+    except (MemoryError, RecursionError) as error:  # the loader's limits should prevent both: a bug too
+        log.exception("loading %r hit %s", name, type(error).__name__)
+        raise InternalError("The file is too complex to read within the loader's limits.") from error
     except Exception as error:  # a bug of ours must still reach the musician as one sentence
-        raise InputError(f"The file could not be read (internal {type(error).__name__}); please report it.") from None
+        log.exception("loading %r failed inside the loader", name)
+        raise InternalError(f"The file could not be read (internal {type(error).__name__}); "
+                            "please report it.") from error
 
 
 def _load(data: bytes, name: str) -> LoadedGrooves:

@@ -16,10 +16,10 @@ from functools import cached_property
 import numpy as np
 
 from musicvae.pattern import NUM_CLASSES, PITCH_TO_CLASS, STEPS_PER_BAR, STEPS_PER_QUARTER, DrumPattern
-from musicvae.smf import InputError, Smf, read_smf
+from musicvae.smf import InputError, InternalError, Smf, read_smf
 
-__all__ = ["InputError", "ParsedMidi", "parse_midi", "split_sections", "extract_tracks", "slice_windows",
-           "file_windows"]
+__all__ = ["InputError", "InternalError", "ParsedMidi", "parse_midi", "split_sections", "extract_tracks",
+           "slice_windows", "file_windows"]
 
 DRUM_CHANNEL = 9  # MIDI channel 10, zero-based
 MAX_BARS = 4096  # bars of 4/4 read from one file (2.3 hours at 120 qpm); later notes are counted, not kept

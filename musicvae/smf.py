@@ -34,6 +34,14 @@ class InputError(ValueError):
     """A file the loader cannot use; the message is one sentence for a musician."""
 
 
+class InternalError(InputError):
+    """A bug of ours met while reading a file.
+
+    Still an :class:`InputError` (the musician gets one sentence, never a traceback), but told
+    apart so that logs and tests can fail on it; ``__cause__`` holds the original exception.
+    """
+
+
 @dataclass(slots=True)
 class TrackInfo:
     number: int  # 1-based, in file order

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from musicvae.loader import MAX_FILE_BYTES, load_grooves
-from musicvae.midi_io import MAX_BARS, InputError, file_windows, parse_midi
+from musicvae.midi_io import MAX_BARS, InputError, InternalError, file_windows, parse_midi
 from musicvae.pattern import PITCH_TO_CLASS
 
 PPQ = 480
@@ -107,6 +107,7 @@ def rock_grid(bars: int = 4) -> np.ndarray:
 def reason(data: bytes, name: str = "x.mid") -> str:
     with pytest.raises(InputError) as caught:
         load_grooves(data, name)
+    assert not isinstance(caught.value, InternalError), f"a bug, not a reason: {caught.value}"
     message = str(caught.value)
     assert message.endswith((".", ")", "?")) and "\n" not in message and len(message) < 200
     return message
@@ -247,12 +248,28 @@ def test_truncated_mid_track_keeps_the_notes_before_the_cut():
 
 
 def test_every_truncation_point_gives_grooves_or_a_reason():
+    """Cut anywhere: a one-sentence reason until the first drum note is whole, then grooves that
+    say the file was cut and keep every note before the cut (never fewer for a longer prefix)."""
     data = smf(track([tempo(0, 100)]), track(rock(2, fill_last=True)), track(rock(1, channel=3)))
-    for cut in range(len(data) + 1):
+    full = loads(data)
+    assert full.summary["drum_notes"] == 27 and not has(full.notices, "truncated")
+    first_groove, kept = None, []
+    for cut in range(len(data)):
         try:
-            load_grooves(data[:cut], "cut.mid")
-        except InputError:
-            pass
+            loaded = load_grooves(data[:cut], "cut.mid")
+        except InternalError as error:
+            raise AssertionError(f"cut at byte {cut}: {error}") from error
+        except InputError as error:
+            assert first_groove is None, f"cut at byte {cut} gives no groove, cut at {first_groove} did: {error}"
+            message = str(error)
+            assert message.endswith((".", ")", "?")) and "\n" not in message and len(message) < 200
+            continue
+        first_groove = cut if first_groove is None else first_groove
+        assert loaded.windows and all(w.hits.shape == (64, 9) for w in loaded.windows)
+        assert has(loaded.notices, "truncated") or has(loaded.notices, "announces 3 tracks"), (cut, loaded.notices)
+        kept.append(loaded.summary["drum_notes"])
+    assert first_groove is not None and first_groove < len(data) // 4  # the drum track is the second of three
+    assert kept == sorted(kept) and 0 < kept[0] and kept[-1] <= 27
 
 
 def test_missing_end_of_track_is_fine():
