@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from musicvae.configs import get_config, parse_hparams
-from musicvae.model import MusicVAE, beta_at, compute_loss, kl_divergence, learning_rate_at, sampling_probability
+from musicvae.model import (
+    LSTMLayer,
+    MusicVAE,
+    beta_at,
+    compute_loss,
+    kl_divergence,
+    learning_rate_at,
+    sampling_probability,
+)
 
 
 def tiny(**overrides) -> MusicVAE:
@@ -57,6 +65,33 @@ def test_initial_state_matches_spec():
     assert mu.abs().max() < 0.05
 
 
+def test_initialisation_follows_spec():
+    """Spec §2.1-2.3 (and pitfall 15): dense heads and z->state kernels ~ N(0, 0.001^2) with zero
+    bias, every LSTM's forget gate bias +1 (the rest of both biases 0), glorot-uniform kernels."""
+    torch.manual_seed(0)
+    model = MusicVAE(get_config("hier-drums_4bar_small").hparams)  # big layers: a tight std estimate
+    dense = {"encoder.mu": model.encoder.mu, "encoder.sigma": model.encoder.sigma,
+             "conductor z->state": model.conductor.initial_state, "core context->state": model.core.rnn.initial_state}
+    for name, layer in dense.items():
+        assert layer.weight.std().item() == pytest.approx(0.001, rel=0.05), name
+        assert layer.weight.mean().abs().item() < 1e-4 and not layer.bias.any(), name
+    layers = [m for m in model.modules() if isinstance(m, LSTMLayer)]
+    assert len(layers) == 1 + 2 + 2  # encoder (bidirectional), conductor, core decoder
+    for layer in layers:
+        hidden, lstm = layer.hidden_size, layer.lstm
+        for suffix in [""] + (["_reverse"] if lstm.bidirectional else []):
+            expected = torch.zeros(4 * hidden)
+            expected[hidden : 2 * hidden] = 1.0  # PyTorch gate order (i, f, g, o)
+            assert torch.equal(getattr(lstm, f"bias_ih_l0{suffix}").detach() + getattr(lstm, f"bias_hh_l0{suffix}"),
+                               expected)
+            weight = getattr(lstm, f"weight_ih_l0{suffix}")
+            limit = math.sqrt(6.0 / (weight.shape[1] + 5 * hidden))  # glorot on TF's [I + H, 4H] kernel
+            assert weight.abs().max().item() <= limit and weight.abs().max().item() > 0.95 * limit
+    with torch.no_grad():  # at z ~ N(0, I) the initial states are tiny: tanh(0.001 * sqrt(256) * N(0, 1))
+        state = model.conductor.init_state(torch.randn(64, model.hp.z_size))
+    assert max(float(t.abs().max()) for pair in state for t in pair) < 0.1
+
+
 def test_kl_matches_torch_distributions():
     mu, sigma = torch.randn(5, 7), torch.rand(5, 7) + 0.1
     q = torch.distributions.Normal(mu, sigma)
@@ -66,10 +101,22 @@ def test_kl_matches_torch_distributions():
 
 
 def test_free_bits_hinge_is_per_example():
-    model = tiny(free_bits=1000.0)  # every example far under the hinge: no KL cost at all
+    """Examples with KL 2, 4, 20 and 40 nats and 10 free nats: the per-example hinge (spec §2.6)
+    costs mean(0, 0, 10, 30) = 10 nats; a batch-level hinge would cost 16.5 - 10 = 6.5 and a
+    per-dimension one less still."""
+    model = tiny(free_bits=10.0 / math.log(2.0), max_beta=0.5)
+    kls = torch.tensor([2.0, 4.0, 20.0, 40.0])
+    mu = torch.zeros(4, model.hp.z_size)
+    mu[:, 0] = torch.sqrt(2 * kls)  # sigma = 1: KL = mu^2 / 2, all of it in one dimension
+    sigma = torch.ones_like(mu)
+    assert torch.allclose(kl_divergence(mu, sigma), kls)
+    model.encode = lambda roll: (mu, sigma)  # the encoder's outputs, chosen
     out = compute_loss(model, torch.randint(0, 512, (4, 64)), step=5)
-    assert float(out["losses/kl_loss"]) == 0.0
-    assert float(out["loss"].detach()) == pytest.approx(float(out["losses/r_loss"]), rel=1e-6)
+    assert float(out["losses/kl_loss"]) == pytest.approx(10.0, rel=1e-5)
+    assert float(out["losses/kl_bits"]) == pytest.approx(16.5 / math.log(2.0), rel=1e-5)
+    beta = beta_at(model.hp, 5)
+    assert beta == pytest.approx(0.5)
+    assert float(out["loss"].detach()) == pytest.approx(float(out["losses/r_loss"]) + beta * 10.0, rel=1e-5)
 
 
 def test_schedules_follow_the_spec():
