@@ -188,15 +188,16 @@ def build_zip(
     patterns: list[DrumPattern],
     names: list[str],
     qpm: float,
-    render: Callable[[DrumPattern], bytes],
+    render: Callable[[DrumPattern], bytes] | None,
     extra: dict[str, bytes] | None = None,
 ) -> bytes:
-    """A ZIP with ``name.mid`` + ``name.wav`` per groove (and any extra files)."""
+    """A ZIP with ``name.mid`` + ``name.wav`` per groove (no WAVs without ``render``), and any extra files."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for pattern, name in zip(patterns, names, strict=True):
             archive.writestr(f"{name}.mid", pattern.to_midi_bytes(qpm))
-            archive.writestr(f"{name}.wav", render(pattern))
+            if render is not None:
+                archive.writestr(f"{name}.wav", render(pattern))
         for name, data in (extra or {}).items():
             archive.writestr(name, data)
     return buffer.getvalue()

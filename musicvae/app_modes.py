@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import streamlit as st
 
 from musicvae import app_core as core
 from musicvae import app_ui as ui
+from musicvae.audio import AudioError
 from musicvae.pattern import DrumPattern
+
+log = logging.getLogger(__name__)
 
 DECODE_SEED_OFFSET = 7919  # decode randomness is seeded apart from the z draw
 
@@ -175,8 +180,13 @@ def interpolate_ui(ctx: ui.Context) -> None:
                     key="interp_strip", on_select="rerun", selection_mode="points", config={"displayModeBar": False},
                     theme=None)
     synth, _ = ui.get_synth()
+    morph = None
     if synth is not None:
-        morph = _morph_wav(tuple(p.hits.tobytes() for p in patterns), tuple(_vel(p) for p in patterns), ctx.qpm)
+        try:
+            morph = _morph_wav(tuple(p.hits.tobytes() for p in patterns), tuple(_vel(p) for p in patterns), ctx.qpm)
+        except AudioError as error:
+            st.error(f"No audio for the morph: {error}")
+    if morph is not None:
         st.markdown(f"**The whole morph**: {steps} × 4 bars at {ctx.qpm} qpm, one after another "
                     f"({len(morph) / 1e6:.1f} MB WAV)")
         st.audio(morph, format="audio/wav")
@@ -216,10 +226,14 @@ def _zip_button(ctx: ui.Context, patterns: list[DrumPattern], names: list[str], 
         from musicvae.pattern import concatenate
 
         extra = {}
-        if what == "interpolation":
-            extra = {"morph.wav": render_sequence(patterns, qpm, synth),
-                     "morph.mid": concatenate(patterns).to_midi_bytes(qpm)}
-        return core.build_zip(patterns, names, qpm, lambda p: render_pattern(p, qpm, 1, synth=synth), extra)
+        try:
+            if what == "interpolation":
+                extra = {"morph.wav": render_sequence(patterns, qpm, synth),
+                         "morph.mid": concatenate(patterns).to_midi_bytes(qpm)}
+            return core.build_zip(patterns, names, qpm, lambda p: render_pattern(p, qpm, 1, synth=synth), extra)
+        except AudioError as error:  # runs outside the page: the ZIP says why it has no audio
+            log.warning("ZIP of the %s without audio: %s", what, error)
+            return core.build_zip(patterns, names, qpm, None, {"NO_AUDIO.txt": f"{error}\n".encode()})
 
     st.download_button(f"⬇ ZIP of the whole {what} (MIDI + WAV per groove)", build, f"musicvae-{what}.zip",
                        "application/zip", key=key, on_click="ignore")

@@ -103,13 +103,19 @@ def _wav(hits: bytes, velocities: bytes | None, steps: int, qpm: float, repeats:
 
 
 def wav_of(pattern: DrumPattern, qpm: float, repeats: int = 1, loop: bool = True) -> bytes | None:
-    """Cached WAV of a groove, or None (with an error shown) when there is no synth."""
+    """Cached WAV of a groove, or None (with an error shown) when there is no synth or it fails."""
+    from musicvae.audio import AudioError
+
     synth, error = get_synth()
     if synth is None:
         st.error(f"No audio: {error}")
         return None
     vel = None if pattern.velocities is None else pattern.velocities.tobytes()
-    return _wav(pattern.hits.tobytes(), vel, pattern.num_steps, float(qpm), int(repeats), loop)
+    try:
+        return _wav(pattern.hits.tobytes(), vel, pattern.num_steps, float(qpm), int(repeats), loop)
+    except AudioError as error:  # e.g. a soundfont whose kit renders silence: say so, never a traceback
+        st.error(f"No audio: {error}")
+        return None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -255,27 +255,52 @@ def render_sequence(patterns: list[DrumPattern], qpm: float, synth: DrumSynth | 
 
 
 def midi_events(midi_bytes: bytes, qpm: float | None = None) -> tuple[list[NoteEvent], float]:
-    """Events of a MIDI file (drum tracks forced to channel 10, bank 128) and its length in whole bars."""
-    import pretty_midi
+    """Events of a MIDI file and its length in whole bars, read by the app's own reader.
 
-    try:
-        midi = pretty_midi.PrettyMIDI(io.BytesIO(midi_bytes))
-    except Exception as error:  # pretty_midi/mido raise many types on bad files
-        raise ValueError(f"cannot read the MIDI file ({type(error).__name__}: {error})") from None
-    _, tempi = midi.get_tempo_changes()
-    first_qpm = float(tempi[0]) if len(tempi) else 120.0
+    The file is read like an upload (``loader.read_midi``: the same repairs and limits, InputError
+    with one sentence otherwise).  Drum channels (10, and channels a bank select sets to a drum
+    kit, as the loader reads them) play the kit; other channels play their General MIDI program.
+    Times follow the file's tempo map (120 qpm until its first tempo), rescaled so that the tempo
+    at the start becomes ``qpm``; a note without a note-off lasts a 16th note.
+    """
+    from musicvae.loader import read_midi
+
+    parsed = read_midi(midi_bytes)
+    tempos = [(t, q) for t, q in parsed.tempos]
+    if not tempos or tempos[0][0] > 0:
+        tempos.insert(0, (0, 120.0))  # the MIDI default before the first tempo event
+    first_qpm = [q for t, q in tempos if t == 0][-1]  # the last tempo event at tick 0 wins
     scale = first_qpm / float(qpm) if qpm else 1.0
+    at = np.array([t for t, _ in tempos], dtype=np.float64)
+    seconds_per_tick = np.array([60.0 / q / parsed.ppq for _, q in tempos])
+    seconds_at = np.concatenate([[0.0], np.cumsum(np.diff(at) * seconds_per_tick[:-1])])
+
+    def seconds(ticks: np.ndarray) -> np.ndarray:
+        index = np.searchsorted(at, ticks, side="right") - 1
+        return seconds_at[index] + (ticks - at[index]) * seconds_per_tick[index]
+
+    ticks = parsed.ticks.astype(np.float64)
+    ends = ticks + np.where(parsed.durations >= 0, parsed.durations, parsed.ppq // 4)
+    starts, stops = seconds(ticks), seconds(ends)
+    drums = {DRUM_CHANNEL} | {c for _, c, value in parsed.bank_msb if value in (120, 127)}
+    programs: dict[int, list[tuple[int, int]]] = {}
+    for tick, channel, program in parsed.programs:
+        programs.setdefault(channel, []).append((tick, program))
     events: list[NoteEvent] = []
-    melodic = [ch for ch in range(16) if ch != DRUM_CHANNEL]
-    for index, inst in enumerate(midi.instruments):
-        channel = DRUM_CHANNEL if inst.is_drum else melodic[index % len(melodic)]
-        for note in inst.notes:
-            start = max(note.start, 0.0) * scale  # nothing before time 0
-            events.append(NoteEvent(start, note.pitch, note.velocity, max(note.end - note.start, 0.01) * scale,
-                                    channel, inst.program))
-    seconds = max((e.time + e.duration for e in events), default=0.0)
+    for i, (channel, pitch, velocity) in enumerate(zip(parsed.channels.tolist(), parsed.pitches.tolist(),
+                                                      parsed.velocities.tolist(), strict=True)):
+        start = max(float(starts[i]), 0.0) * scale
+        duration = max(float(stops[i] - starts[i]), 0.01) * scale
+        if channel in drums:
+            events.append(NoteEvent(start, pitch, velocity, duration))
+            continue
+        tick = int(parsed.ticks[i])
+        program = next((p for t, p in reversed(programs.get(channel, [])) if t <= tick), 0)
+        events.append(NoteEvent(start, pitch, velocity, duration, channel, program))
+    events.sort(key=lambda e: (e.time, e.pitch))
+    length = max((e.time + e.duration for e in events), default=0.0)
     bar = 4 * 60.0 / (float(qpm) if qpm else first_qpm)  # 4/4 bars at the (first) tempo
-    return events, np.ceil(seconds / bar - 1e-6) * bar  # whole bars, so repeats stay on the grid
+    return events, np.ceil(length / bar - 1e-6) * bar  # whole bars, so repeats stay on the grid
 
 
 def render_midi(midi_bytes: bytes, qpm: float | None = None, repeats: int = 1, synth: DrumSynth | None = None) -> bytes:

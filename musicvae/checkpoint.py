@@ -27,6 +27,10 @@ STATE_FILE = "train_state.json"
 PREFIX = "step-"
 
 
+class CheckpointError(ValueError):
+    """A model folder that cannot be used (damaged weights, a config that does not fit); one sentence."""
+
+
 def model_meta(config: Config, step: int, data_fingerprint: str = "", metrics: dict | None = None) -> dict:
     return {
         "config": config.name,
@@ -100,7 +104,23 @@ def resolve_model_dir(path: Path) -> Path:
 
 
 def read_meta(folder: Path) -> dict:
-    return json.loads((Path(folder) / CONFIG_FILE).read_text())
+    path = Path(folder) / CONFIG_FILE
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
+        raise CheckpointError(f"{path} is damaged (not valid JSON: {error}); export or download the model "
+                              "again.") from error
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file; CheckpointError (one sentence) when it is damaged or incomplete."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except SafetensorError as error:
+        raise CheckpointError(f"{path} is damaged or incomplete ({error}); export or download the model "
+                              "again.") from error
 
 
 def config_from_meta(meta: dict) -> Config:
@@ -113,18 +133,26 @@ def load_model(path: Path) -> tuple[MusicVAE, dict]:
     """Rebuild a model from a folder (or a run dir's newest checkpoint), in eval mode."""
     folder = resolve_model_dir(path)
     meta = read_meta(folder)
-    model = MusicVAE(config_from_meta(meta).hparams)
-    tensors = load_file(str(folder / MODEL_FILE))
-    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    try:
+        model = MusicVAE(config_from_meta(meta).hparams)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{folder / CONFIG_FILE} does not describe a model ({type(error).__name__}: "
+                              f"{error}).") from error
+    tensors = read_tensors(folder / MODEL_FILE)
+    try:
+        model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    except RuntimeError as error:  # PyTorch lists every mismatch on its own line: keep the first
+        detail = next((line.strip() for line in str(error).splitlines()[1:] if line.strip()), str(error))
+        raise CheckpointError(f"{folder / MODEL_FILE} does not fit its {CONFIG_FILE} ({detail}).") from error
     model.eval()
     return model, meta
 
 
 def restore_training(folder: Path, model: MusicVAE, optimizer: torch.optim.Optimizer) -> dict:
     """Load model, optimizer and RNG state from a training checkpoint; returns train_state."""
-    model.load_state_dict(load_file(str(folder / MODEL_FILE)))
+    model.load_state_dict(read_tensors(folder / MODEL_FILE))
     state = json.loads((folder / STATE_FILE).read_text())
-    _unflatten_optimizer(optimizer, load_file(str(folder / OPTIMIZER_FILE)), state["param_groups"])
+    _unflatten_optimizer(optimizer, read_tensors(folder / OPTIMIZER_FILE), state["param_groups"])
     torch.set_rng_state(torch.tensor(state.pop("torch_rng"), dtype=torch.uint8))
     state.pop("param_groups")
     return state

@@ -137,9 +137,25 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as error:  # our one-line errors
+    except (ValueError, RuntimeError) as error:  # our one-line errors (InputError, CheckpointError, AudioError)
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a file or folder that cannot be read or written (e.g. --output_dir)
+        print(f"error: {os_error_sentence(error)}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        if type(error).__name__ != "SafetensorError":  # a bug: keep the traceback
+            raise
+        print(f"error: a weights file is damaged or incomplete ({error}).", file=sys.stderr)
+        return 2
+
+
+def os_error_sentence(error: OSError) -> str:
+    """'PATH: Permission denied.' for a system error; our own OSErrors (no errno) as they are."""
+    if error.strerror and error.filename is not None:
+        paths = " -> ".join(str(p) for p in (error.filename, error.filename2) if p is not None)
+        return f"{paths}: {error.strerror}."
+    return str(error)
 
 
 def run_prepare(args) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,8 +70,24 @@ def load_grooves(data: bytes, name: str = "upload") -> LoadedGrooves:
 
     :class:`InternalError` (a subclass) means a bug of ours, not a bad file; it is logged with its
     traceback and carries the original exception as ``__cause__``."""
-    try:
+    with _one_sentence(name):
         return _load(bytes(data), name or "upload")
+
+
+def read_midi(data: bytes, name: str = "file") -> ParsedMidi:
+    """Every note of any bytes (``musicvae render``), read like :func:`load_grooves` reads them:
+    the same size limit, the same repairs, the same one-sentence InputError."""
+    with _one_sentence(name):
+        data = bytes(data)
+        _check_size(data)
+        return parse_midi(data, MAX_BARS)
+
+
+@contextmanager
+def _one_sentence(name: str) -> Iterator[None]:
+    """InputError passes; anything else is a bug of ours, logged and raised as InternalError."""
+    try:
+        yield
     except InputError:  # InternalError included: already one sentence
         raise
     except (MemoryError, RecursionError) as error:  # the loader's limits should prevent both: a bug too
@@ -81,10 +99,14 @@ def load_grooves(data: bytes, name: str = "upload") -> LoadedGrooves:
                             "please report it.") from error
 
 
-def _load(data: bytes, name: str) -> LoadedGrooves:
+def _check_size(data: bytes) -> None:
     if len(data) > MAX_FILE_BYTES:
         raise InputError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB "
                          "(drum MIDI files are usually under 100 kB).")
+
+
+def _load(data: bytes, name: str) -> LoadedGrooves:
+    _check_size(data)
     parsed = parse_midi(data, MAX_BARS)
     notices = _reading_notices(parsed)
     if not parsed.ticks.size:

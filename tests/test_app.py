@@ -245,3 +245,33 @@ def test_no_soundfont_is_said_plainly_never_silent_audio(app, monkeypatch):
         assert not at.get("audio") and at.get("plotly_chart")  # rolls still shown, no silent player
     finally:
         app_ui.get_synth.clear()
+
+
+class SilentSynth:
+    """A synth whose drum kit plays nothing: render_pattern raises AudioError ('rendered silence')."""
+
+    sample_rate = 22050
+    description = "a silent test synth"
+
+    def render_events(self, events, seconds: float, loop: bool = False):
+        import numpy as np
+
+        return np.zeros(int(round(seconds * self.sample_rate)), np.float32)
+
+
+def test_silent_synth_is_an_error_message_not_an_exception(app, monkeypatch):
+    from musicvae import app_modes, app_ui, audio
+
+    monkeypatch.setattr(audio, "default_synth", lambda *args, **kwargs: SilentSynth())
+    caches = (app_ui.get_synth, app_ui._wav, app_modes._morph_wav)
+    for cache in caches:
+        cache.clear()
+    try:
+        at = run_ok(app)
+        assert "rendered silence" in texts(at.error), texts(at.error)
+        assert not at.get("audio") and at.get("plotly_chart")  # rolls still shown, no silent player
+        switch_mode(at, "interpolate")
+        assert "No audio for the morph" in texts(at.error) and not at.get("audio")
+    finally:
+        for cache in caches:
+            cache.clear()

@@ -78,6 +78,37 @@ def test_render_midi_of_a_gmd_file_and_the_cli_handler(synth, tmp_path):
         audio.render_midi(b"not a midi file")
 
 
+def test_midi_events_keep_every_note_pretty_midi_reads():
+    """`render` reads with our reader now; on a clean GMD file it finds every note pretty_midi finds (same
+    onset, pitch, velocity, drum channel) at any tempo, plus the rare note no note-off closes, which
+    pretty_midi drops, and the same whole-bar length."""
+    import collections
+
+    import pretty_midi
+
+    path = GROOVE / "drummer1/session1/1_funk_80_beat_4-4.mid"
+    if not path.exists():
+        pytest.skip("GMD not available")
+    data = path.read_bytes()
+    midi = pretty_midi.PrettyMIDI(io.BytesIO(data))
+    first_qpm = float(midi.get_tempo_changes()[1][0])
+    for qpm in (None, 97.0):
+        scale = first_qpm / qpm if qpm else 1.0
+        events, seconds = audio.midi_events(data, qpm)
+        ours = collections.defaultdict(list)
+        for e in events:
+            ours[e.pitch, e.velocity].append(e.time)
+        notes = [n for inst in midi.instruments for n in inst.notes]
+        for n in notes:  # every note of theirs is one of ours, within float rounding
+            times = ours[n.pitch, n.velocity]
+            match = min(range(len(times)), key=lambda i: abs(times[i] - n.start * scale), default=None)
+            assert match is not None and abs(times.pop(match) - n.start * scale) < 1e-6, n
+        assert 0 <= len(events) - len(notes) <= 0.01 * len(events)
+        assert all(e.channel == audio.DRUM_CHANNEL for e in events)
+        bar = 4 * 60.0 / (qpm or first_qpm)
+        assert seconds == pytest.approx(np.ceil(midi.get_end_time() * scale / bar - 1e-6) * bar)
+
+
 def test_missing_or_wrong_soundfont_is_an_error_not_silence(monkeypatch, tmp_path):
     with pytest.raises(audio.AudioError, match="does not exist"):
         audio.DrumSynth(tmp_path / "nope.sf2")

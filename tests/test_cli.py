@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,63 @@ def test_info_counts_parameters():
     assert "5,697,536 (5,689,344 with TF's single LSTM bias" in result.stdout
     listing = musicvae("info", "--list")
     assert "hier-drums_4bar_small_hikl" in listing.stdout
+
+
+def assert_clear_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    """A non-zero exit with one `error: ...` sentence on stderr naming ``words``, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr[-2000:]
+    lines = [line for line in result.stderr.strip().splitlines() if "%|" not in line]  # not tqdm's bars
+    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith("."), lines
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
+def test_unwritable_output_dir_is_one_sentence(small_gmd, trained_run, tmp_path):
+    blocker = tmp_path / "a-file"  # a file where a folder should be: fails for root as well
+    blocker.write_text("not a folder")
+    result = musicvae("prepare", "--examples_path", small_gmd, "--output_dir", blocker / "data", "--num_workers", "1")
+    assert_clear_error(result, str(blocker / "data"), "Not a directory")
+    result = musicvae("generate", "--run_dir", trained_run / "run", "--mode", "sample", "--num_outputs", "1",
+                      "--output_dir", blocker / "out")
+    assert_clear_error(result, str(blocker / "out"), "Not a directory")
+
+
+def test_damaged_model_file_is_one_sentence(trained_run, tmp_path):
+    from musicvae.checkpoint import resolve_model_dir
+
+    source = resolve_model_dir(trained_run / "run")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy(source / name, folder / name)
+    weights = folder / "model.safetensors"
+    whole = weights.read_bytes()
+    for damaged in (b"not safetensors at all", whole[: len(whole) // 2]):  # garbage; a cut download
+        weights.write_bytes(damaged)
+        result = musicvae("generate", "--checkpoint", folder, "--mode", "sample", "--num_outputs", "1",
+                          "--output_dir", tmp_path / "out")
+        assert_clear_error(result, str(weights), "damaged or incomplete")
+    assert not (tmp_path / "out").exists()
+
+
+def test_render_reads_the_files_the_app_reads(gmd, tmp_path):
+    """`musicvae render` reads with the loader's reader: a cut download and a file behind a 128-byte
+    header (pretty_midi rejects both) play, as they load in the app; a non-MIDI file is one sentence."""
+    from musicvae import audio
+
+    try:
+        audio.find_soundfont()
+    except audio.AudioError as error:
+        pytest.skip(str(error))
+    data = (gmd / GROOVE_138).read_bytes()
+    for name, damaged in {"cut.mid": data[: len(data) // 2], "prefixed.mid": bytes(128) + data}.items():
+        path, out = tmp_path / name, tmp_path / f"{name}.wav"
+        path.write_bytes(damaged)
+        result = musicvae("render", path, out)
+        assert result.returncode == 0, result.stderr[-2000:]
+        samples, rate = audio.decode_wav(out.read_bytes())
+        assert len(samples) > 10 * rate and audio.rms(samples) > 0.01
+    text = tmp_path / "notes.mid"
+    text.write_text("not midi at all")
+    assert_clear_error(musicvae("render", text, tmp_path / "x.wav"), "not a MIDI file")
