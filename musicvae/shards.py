@@ -107,6 +107,7 @@ class _ShardWriter:
         self.resume: dict[str, tuple[int, int]] = {s: (0, 0) for s in SPLITS}
         self.cursor = 0  # files consumed, in processing order
         self.peak_buffered = 0
+        self.log = None  # the rejection log, opened by open()
 
     def open(self) -> int:
         """Load the journal if there is one; returns the first file index to (re)process."""
@@ -188,7 +189,9 @@ class _ShardWriter:
         _atomic_write_text(self.root / JOURNAL, json.dumps(state))
 
     def close(self) -> None:
-        self.log.close()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
 
 def prepare_sharded(
@@ -225,22 +228,23 @@ def prepare_sharded(
         raise InputError(f"{output_dir} already holds a prepared corpus of other files or settings: "
                          "use a new --output_dir")
     writer = _ShardWriter(output_dir, params, settings.slice_bars * STEPS_PER_BAR)
-    start = writer.open()
-    if start:
-        done = sum(len(v) for v in writer.shards.values())
-        print(f"resuming {output_dir}: {start} of {len(examples)} files done, {done} finished shards kept",
-              flush=True)
-    workers = num_workers or os.cpu_count() or 1
-    base = str(examples_path)
-    tasks = (  # plain strings: pathlib would intern every file name for the life of the process
-        (settings, [(i, os.path.join(base, examples[i][0]), examples[i][0])
-                    for i in range(lo, min(lo + FILES_PER_TASK, len(examples)))])
-        for lo in range(start, len(examples), FILES_PER_TASK)
-    )
-    bar = tqdm(total=len(examples), initial=start, desc="prepare", unit="file", smoothing=0.05,
-               disable=not progress)
-    rejected = 0
-    try:
+    bar = None
+    try:  # the rejection log opened by writer.open() is closed whatever happens from here on
+        start = writer.open()
+        if start:
+            done = sum(len(v) for v in writer.shards.values())
+            print(f"resuming {output_dir}: {start} of {len(examples)} files done, {done} finished shards kept",
+                  flush=True)
+        workers = num_workers or os.cpu_count() or 1
+        base = str(examples_path)
+        tasks = (  # plain strings: pathlib would intern every file name for the life of the process
+            (settings, [(i, os.path.join(base, examples[i][0]), examples[i][0])
+                        for i in range(lo, min(lo + FILES_PER_TASK, len(examples)))])
+            for lo in range(start, len(examples), FILES_PER_TASK)
+        )
+        bar = tqdm(total=len(examples), initial=start, desc="prepare", unit="file", smoothing=0.05,
+                   disable=not progress)
+        rejected = 0
         with ProcessPoolExecutor(workers, initializer=_worker_init) as pool:
             for results in _in_order(pool, tasks, in_flight=4 * workers):
                 for index, windows, reason in results:
@@ -252,7 +256,8 @@ def prepare_sharded(
                                 refresh=False)
         writer.flush(final=True)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         writer.close()
     return _finish(output_dir, examples_path, examples, writer, params, settings)
 
@@ -351,7 +356,8 @@ class ShardStream:
         self.group_shards = max(int(shuffle_shards), 1)
         self._cache: dict[tuple[int, int], np.ndarray | Future] = {}
         self._bounds: tuple[int, list[np.ndarray], np.ndarray] | None = None
-        self._loader = ThreadPoolExecutor(1)
+        self._loader: ThreadPoolExecutor | None = None  # started by the first read-ahead, not here:
+        # a stream made and then dropped before its reader's try/finally leaves no thread behind
 
     def num_batches(self, epoch: int) -> int:
         return len(self.split) // self.global_batch
@@ -381,6 +387,8 @@ class ShardStream:
             del self._cache[old]
         following = (epoch, g + 1)
         if g + 1 < len(groups) and following not in self._cache:
+            if self._loader is None:
+                self._loader = ThreadPoolExecutor(1, thread_name_prefix="musicvae-shards")
             self._cache[following] = self._loader.submit(self._read_group, epoch, g + 1, groups[g + 1])
         return value
 
@@ -399,4 +407,14 @@ class ShardStream:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def close(self) -> None:
-        self._loader.shutdown(wait=True, cancel_futures=True)
+        """Stop the read-ahead thread (if one was started); the stream can still be read afterwards."""
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            loader.shutdown(wait=True, cancel_futures=True)
+        self._cache = {k: v for k, v in self._cache.items() if not isinstance(v, Future)}
+
+    def __enter__(self) -> ShardStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -10,6 +10,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -195,6 +196,29 @@ def test_kill_9_then_rerun_keeps_finished_shards_and_gives_the_same_corpus(corpu
     assert resumed["shards"] == straight["shards"] and resumed["fingerprint"] == straight["fingerprint"]
     assert (partial / REJECTED_LOG).read_text() == (output / REJECTED_LOG).read_text()
     assert not journal.exists()
+
+
+def test_stream_reader_thread_starts_on_first_read_and_stops_on_close(prepared):
+    """A stream holds no executor until it is read (train.py makes it before its try/finally), and
+    close() (or leaving a ``with``) stops the read-ahead thread; reading after close still works."""
+    output, _, _ = prepared
+    split = ShardedSplit(output, "train")
+
+    def readers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("musicvae-shards")]
+
+    assert not readers()
+    stream = ShardStream(split, global_batch=64, seed=3, shuffle_shards=1)
+    assert stream._loader is None and not readers()  # made and dropped: nothing to leak
+    first = stream.batch(0, 0)
+    assert len(readers()) == 1  # the next shard group is being read ahead
+    stream.close()
+    assert not readers()
+    assert np.array_equal(stream.batch(0, 0), first)
+    stream.close()
+    with ShardStream(split, 64, 3, 1) as again:
+        assert np.array_equal(again.batch(0, 0), first) and readers()
+    assert not readers()
 
 
 def test_training_streams_the_shards(prepared, tmp_path):
