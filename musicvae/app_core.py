@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import zipfile
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import numpy as np
 
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
+log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS_ENV = "MUSICVAE_CHECKPOINTS_DIR"
 PRESETS_DIR = REPO_ROOT / "assets" / "presets"
@@ -92,7 +94,8 @@ def headline_metrics(folder: Path) -> dict:
         if path.exists():
             try:
                 data = json.loads(path.read_text())
-            except (OSError, ValueError):
+            except (OSError, ValueError) as error:
+                log.warning("cannot read the metrics in %s: %s", path, error)
                 continue
             metrics = data.get("metrics", data) if name == "config.json" else data
             if metrics:
@@ -131,7 +134,8 @@ def load_presets(folder: Path = PRESETS_DIR) -> list[Preset]:
     for entry in json.loads(index_path.read_text()):
         try:
             loaded = load_grooves((Path(folder) / entry["file"]).read_bytes(), entry["file"])
-        except (OSError, InputError):
+        except (OSError, InputError) as error:  # a broken preset is left out of the lists, not the page
+            log.warning("preset %s left out: %s", entry["file"], error)
             continue
         pattern = loaded.windows[loaded.default_index]
         pattern.source = f"preset {entry['name']} ({entry.get('source', '')})"

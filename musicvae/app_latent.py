@@ -9,6 +9,7 @@ z at a time with the same seed, so a prefetched groove is exactly the one the mo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -23,10 +24,21 @@ from musicvae.pattern import DrumPattern
 
 STEP = 0.1  # slider step, in standard deviations
 MAX_DECODED = 512
+MAX_PENDING = 3  # queued or running prefetches; a busy server does not speculate beyond this
 _LOCK = threading.Lock()
 _DECODED: OrderedDict[tuple, DrumPattern] = OrderedDict()
-_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="musicvae-prefetch")
-_PENDING: set[tuple] = set()
+_PENDING: set[tuple] = set()  # keys being prefetched (under _LOCK)
+log = logging.getLogger(__name__)
+
+
+def _shutdown(executor: ThreadPoolExecutor) -> None:
+    executor.shutdown(wait=False, cancel_futures=True)
+
+
+@st.cache_resource(show_spinner=False, on_release=_shutdown)
+def _prefetcher() -> ThreadPoolExecutor:
+    """The one background decode thread: made on the first prefetch, shut down when the cache is cleared."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="musicvae-prefetch")
 
 
 def steer(z0: np.ndarray, alphas: dict[str, float], directions) -> np.ndarray:
@@ -63,6 +75,8 @@ def decode_steered(model, model_key: str, z0, alphas: dict[str, float], directio
 def _prefetch_job(key: tuple, args: tuple) -> None:
     try:
         decode_steered(*args)
+    except Exception:  # a guess that failed costs nothing, but must not vanish silently
+        log.exception("prefetching a steered groove failed")
     finally:
         with _LOCK:
             _PENDING.discard(key)
@@ -71,7 +85,7 @@ def _prefetch_job(key: tuple, args: tuple) -> None:
 def prefetch(model, model_key: str, z0, alphas: dict[str, float], moved: str | None, direction: float, directions,
              temperature: float, seed: int) -> None:
     """Decode the next step of the slider just moved (then the step back) in the background."""
-    if moved is None or _PREFETCH._work_queue.qsize() > 2:  # a busy server does not speculate
+    if moved is None:
         return
     for sign in (direction, -direction):
         value = round(alphas[moved] + sign * STEP, 3)
@@ -80,10 +94,10 @@ def prefetch(model, model_key: str, z0, alphas: dict[str, float], moved: str | N
         nearby = {**alphas, moved: value}
         key = _key(model_key, z0, nearby, temperature, seed)
         with _LOCK:
-            if key in _DECODED or key in _PENDING:
+            if key in _DECODED or key in _PENDING or len(_PENDING) >= MAX_PENDING:
                 continue
             _PENDING.add(key)
-        _PREFETCH.submit(_prefetch_job, key, (model, model_key, z0, nearby, directions, temperature, seed))
+        _prefetcher().submit(_prefetch_job, key, (model, model_key, z0, nearby, directions, temperature, seed))
 
 
 def _reset_latent() -> None:

@@ -8,6 +8,7 @@ are not on screen in the current mode are re-assigned each run so Streamlit keep
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 import threading
@@ -20,6 +21,7 @@ import streamlit as st
 from musicvae import app_core as core
 from musicvae.pattern import DrumPattern
 
+log = logging.getLogger(__name__)
 UPLOAD_TYPES = ["mid", "midi", "rmi", "kar", "smf"]
 DEFAULT_PRESETS = ("rock-1", "funk-1", "jazz-1", "hiphop-1", "latin-1")
 DEFAULTS: dict[str, Any] = {
@@ -63,15 +65,22 @@ def get_model(key: str, path: str):
 
 def _warm_up() -> None:
     """Load the soundfont (ctypes releases the GIL) while the main thread imports torch."""
+    from musicvae.audio import AudioError, default_synth
+
     try:
-        from musicvae.audio import default_synth
-
         default_synth()
-    except Exception:  # get_synth() reports the problem in the page
-        pass
+    except AudioError as error:  # get_synth() also shows it in the page
+        log.warning("no audio: %s", error)
+    except Exception:
+        log.exception("loading the synth in the background failed")
 
 
-threading.Thread(target=_warm_up, name="musicvae-warm-up", daemon=True).start()  # once per process
+@st.cache_resource(show_spinner=False)
+def start_warm_up() -> threading.Thread:
+    """Start :func:`_warm_up` once per process, on the first page run (importing this module starts nothing)."""
+    thread = threading.Thread(target=_warm_up, name="musicvae-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource(show_spinner=False)
@@ -129,11 +138,13 @@ def parse_upload(data: bytes, name: str):
     except InputError as error:
         return None, str(error)
     except Exception as error:  # the loader promises InputError only; never show a traceback anyway
+        log.exception("the loader raised %s for %r", type(error).__name__, name)
         return None, f"The file could not be read ({type(error).__name__})."
 
 
 # -- state and URL ---------------------------------------------------------------------------
 def init_state() -> None:
+    start_warm_up()  # the soundfont loads while the sidebar loads the model
     state = st.session_state
     first = "_restored" not in state
     for key, value in DEFAULTS.items():

@@ -275,3 +275,46 @@ def test_silent_synth_is_an_error_message_not_an_exception(app, monkeypatch):
     finally:
         for cache in caches:
             cache.clear()
+
+
+def test_importing_the_app_modules_starts_no_thread():
+    """The audio warm-up starts on the first page run (a cached resource), the prefetch thread on the
+    first slider move: importing the modules (tests, scripts) starts nothing."""
+    import subprocess
+    import sys
+
+    code = ("import threading\nimport musicvae.app_latent, musicvae.app_modes, musicvae.app_ui\n"
+            "print(sorted(t.name for t in threading.enumerate()))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "['MainThread']"
+
+
+def test_latent_prefetch_decodes_ahead_logs_failures_and_shuts_down(caplog):
+    import numpy as np
+
+    from musicvae import app_latent
+    from musicvae.pattern import DrumPattern
+
+    class Model:
+        def __init__(self) -> None:
+            self.calls: list[float] = []
+
+        def decode(self, z, temperature, seed):
+            self.calls.append(round(float(z[0, 0]), 3))
+            if z[0, 0] < 0:
+                raise RuntimeError("no decoding below zero today")
+            return [DrumPattern.empty()]
+
+    model, z0 = Model(), np.zeros(4, np.float32)
+    app_latent._prefetcher.clear()
+    with caplog.at_level("WARNING", logger="musicvae.app_latent"):
+        app_latent.prefetch(model, "fake-model", z0, {"z:0": 0.0}, "z:0", 1.0, None, 0.5, 1)
+        executor = app_latent._prefetcher()
+        executor.submit(lambda: None).result()  # one worker, first in first out: both jobs are done
+    assert model.calls == [0.1, -0.1]  # the next step of the slider, then the step back
+    assert app_latent._key("fake-model", z0, {"z:0": 0.1}, 0.5, 1) in app_latent._DECODED
+    assert "prefetching a steered groove failed" in caplog.text and "below zero" in caplog.text
+    assert not app_latent._PENDING
+    app_latent._prefetcher.clear()
+    assert executor._shutdown  # released with the cache, not left idling
