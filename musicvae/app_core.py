@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.pattern import NUM_CLASSES, DrumPattern
+from musicvae.pattern import DrumPattern
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -177,14 +177,6 @@ def describe(pattern: DrumPattern) -> str:
     counts = pattern.hits.sum(axis=0)
     parts = [f"{CLASS_NAMES[c]} {int(counts[c])}" for c in np.argsort(-counts) if counts[c] > 0][:4]
     return f"{pattern.num_hits} hits" + (": " + ", ".join(parts) if parts else " (silent)")
-
-
-def with_velocities(pattern: DrumPattern, qpm: float) -> DrumPattern:
-    return DrumPattern(pattern.hits, pattern.velocities, float(qpm), pattern.source)
-
-
-def empty_like() -> DrumPattern:
-    return DrumPattern(np.zeros((64, NUM_CLASSES), dtype=bool))
 
 
 # -- exports ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import streamlit as st
 from musicvae import app_core as core
 from musicvae import app_ui as ui
 from musicvae.audio import AudioError
-from musicvae.pattern import DrumPattern
+from musicvae.pattern import NUM_CLASSES, DrumPattern
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,11 @@ DECODE_SEED_OFFSET = 7919  # decode randomness is seeded apart from the z draw
 
 
 # -- cached model calls (the model itself is excluded from hashing; its key stands in) ------------
+def _grids(hits: bytes, steps: int) -> np.ndarray:
+    """Stacked hit grids from their bytes: [N, steps, NUM_CLASSES] (steps from the model's config)."""
+    return np.frombuffer(hits, dtype=bool).reshape(-1, steps, NUM_CLASSES)
+
+
 @st.cache_data(max_entries=128, show_spinner=False)
 def _sample(model_key: str, n: int, temperature: float, seed: int, _model) -> list[DrumPattern]:
     return _model.sample(n, temperature, seed)
@@ -25,13 +30,13 @@ def _sample(model_key: str, n: int, temperature: float, seed: int, _model) -> li
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _similar(model_key: str, hits: bytes, n: int, similarity: float, temperature: float, seed: int, _model):
-    base = DrumPattern(np.frombuffer(hits, dtype=bool).reshape(-1, 9))
+    base = DrumPattern(np.frombuffer(hits, dtype=bool).reshape(-1, NUM_CLASSES))
     return _model.similar(base, n, similarity, temperature, seed)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _mu(model_key: str, hits: bytes, _model) -> np.ndarray:
-    patterns = [DrumPattern(h) for h in np.frombuffer(hits, dtype=bool).reshape(-1, 64, 9)]
+    patterns = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
     _, mu, _ = _model.encode(patterns)
     return mu.numpy()
 
@@ -106,7 +111,7 @@ def _interpolate(model_key: str, hits: bytes, steps: int, method: str, temperatu
 
     from musicvae.api import interpolate_z
 
-    a, b = (DrumPattern(h) for h in np.frombuffer(hits, dtype=bool).reshape(2, 64, 9))
+    a, b = (DrumPattern(h) for h in _grids(hits, _model.num_steps))
     _, mu, _ = _model.encode([a, b])
     z = interpolate_z(mu[0], mu[1], steps, method)
     patterns = _model.decode(z, temperature, seed)
@@ -209,8 +214,8 @@ def _vel(pattern: DrumPattern) -> bytes | None:
 def _morph_wav(hits: tuple[bytes, ...], velocities: tuple[bytes | None, ...], qpm: int) -> bytes:
     from musicvae.audio import render_sequence
 
-    patterns = [DrumPattern(np.frombuffer(h, dtype=bool).reshape(64, 9),
-                            None if v is None else np.frombuffer(v, dtype=np.uint8).reshape(64, 9))
+    patterns = [DrumPattern(np.frombuffer(h, dtype=bool).reshape(-1, NUM_CLASSES),
+                            None if v is None else np.frombuffer(v, dtype=np.uint8).reshape(-1, NUM_CLASSES))
                 for h, v in zip(hits, velocities, strict=True)]
     return render_sequence(patterns, qpm, synth=ui.get_synth()[0])
 
@@ -242,7 +247,7 @@ def _zip_button(ctx: ui.Context, patterns: list[DrumPattern], names: list[str], 
 # -- Grid ----------------------------------------------------------------------------------------
 @st.cache_data(max_entries=16, show_spinner=False)
 def _grid(model_key: str, hits: bytes, n: int, temperature: float, seed: int, _model) -> list[DrumPattern]:
-    corners = [DrumPattern(h) for h in np.frombuffer(hits, dtype=bool).reshape(4, 64, 9)]
+    corners = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
     _, mu, _ = _model.encode(corners)
     return _model.decode(core.bilinear_z(mu.numpy(), n), temperature, seed)
 

@@ -19,7 +19,7 @@ from typing import Any
 import streamlit as st
 
 from musicvae import app_core as core
-from musicvae.pattern import DrumPattern
+from musicvae.pattern import NUM_CLASSES, DrumPattern
 
 log = logging.getLogger(__name__)
 UPLOAD_TYPES = ["mid", "midi", "rmi", "kar", "smf"]
@@ -105,7 +105,7 @@ def _wav(hits: bytes, velocities: bytes | None, steps: int, qpm: float, repeats:
 
     from musicvae.audio import render_pattern
 
-    shape = (steps, 9)
+    shape = (steps, NUM_CLASSES)
     vel = None if velocities is None else np.frombuffer(velocities, dtype=np.uint8).reshape(shape)
     pattern = DrumPattern(np.frombuffer(hits, dtype=bool).reshape(shape), vel, qpm)
     return render_pattern(pattern, qpm, repeats, loop=loop, synth=get_synth()[0])

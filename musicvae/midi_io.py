@@ -11,7 +11,6 @@ bar (4/4, 2/2, 8/8) are set aside, and tracks are split at empty bars like Magen
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
@@ -29,20 +28,12 @@ for _pitch, _cls in PITCH_TO_CLASS.items():
     _CLASS_OF_PITCH[_pitch] = _cls
 
 
-@dataclass
-class NoteOn:
-    tick: int
-    channel: int
-    pitch: int
-    velocity: int
-
-
 @dataclass(eq=False)  # numpy fields: compare by identity
 class ParsedMidi:
     """What a standard MIDI file holds that matters for drums, time in ticks of ``ppq`` per beat.
 
     Notes live in parallel numpy arrays sorted by (tick, pitch) so that a long file costs a few
-    bytes per note; ``notes`` gives them as :class:`NoteOn` objects for small jobs.
+    bytes per note.
     """
 
     ppq: int
@@ -71,20 +62,6 @@ class ParsedMidi:
     @property
     def first_qpm(self) -> float:
         return self.tempos[0][1] if self.tempos else 120.0
-
-    @cached_property
-    def notes(self) -> list[NoteOn]:
-        return [NoteOn(*n) for n in zip(self.ticks.tolist(), self.channels.tolist(), self.pitches.tolist(),
-                                        self.velocities.tolist())]
-
-    def qpm_at(self, tick: int) -> float:
-        """The tempo in effect at ``tick`` (the first tempo before any tempo event)."""
-        qpm = self.first_qpm
-        for at, value in self.tempos:
-            if at > tick:
-                break
-            qpm = value
-        return qpm
 
 
 @dataclass(eq=False)
@@ -340,8 +317,3 @@ def file_windows(
 def _section_start_bar(parsed: ParsedMidi, section: Section) -> int:
     """Bar number of a section start, counting 16-step bars from the file start (for provenance)."""
     return int(section.start_tick * STEPS_PER_QUARTER / parsed.ppq // STEPS_PER_BAR)
-
-
-def count_by_channel(parsed: ParsedMidi) -> dict[int, int]:
-    channels, counts = np.unique(parsed.channels, return_counts=True)
-    return {int(c): int(n) for c, n in zip(channels, counts)}

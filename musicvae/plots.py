@@ -13,6 +13,7 @@ move's server work apart from decoding; numeric arrays travel as plotly.js typed
 from __future__ import annotations
 
 import base64
+import html
 from functools import lru_cache
 
 import numpy as np
@@ -116,8 +117,8 @@ def piano_roll(
                   "showticklabels": not compact, "fixedrange": True, "automargin": True, "ticks": ""},
         "dragmode": False,
     }
-    if title:
-        layout["title"] = {"text": title, "x": 0.01, "font": {"size": 13}}
+    if title:  # plotly reads titles as HTML-like markup: a file name must stay text
+        layout["title"] = {"text": html.escape(title, quote=False), "x": 0.01, "font": {"size": 13}}
     return _figure([heatmap], layout)
 
 

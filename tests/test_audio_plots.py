@@ -140,6 +140,15 @@ def test_piano_roll_structure():
     assert not compact.layout.xaxis.showticklabels and not compact.data[0].showscale
 
 
+def test_roll_titles_are_text_not_markup():
+    """Upload names reach the titles: plotly would read <a>, <b> and <br> in them as markup."""
+    name = "⬆ <b>loud</b> & <a href='https://example.invalid'>link</a><br>.mid · bars 1-4"
+    fig = plots.piano_roll(groove(), name)
+    assert fig.layout.title.text == ("⬆ &lt;b&gt;loud&lt;/b&gt; &amp; &lt;a href='https://example.invalid'&gt;link"
+                                     "&lt;/a&gt;&lt;br&gt;.mid · bars 1-4")
+    assert plots.piano_roll(groove(), "step A of 5").layout.title.text == "step A of 5"
+
+
 def test_mosaic_is_one_heatmap_with_click_targets():
     patterns = [groove(), DrumPattern.empty(), groove(), groove(), groove()]
     fig = plots.mosaic(patterns, cols=2, labels=list("abcde"), highlight=3)
