@@ -139,6 +139,25 @@ def test_encode_matches_a_hand_stepped_encoder(pair):
     torch.testing.assert_close(fast_sigma, sigma, atol=1e-5, rtol=1e-4)
 
 
+def test_numpy_path_holds_openblas_to_one_thread():
+    """The numpy loop runs under one OpenBLAS thread (threadpoolctl) and restores the count after."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from musicvae import fast
+
+    if fast._BLAS_THREADS is None:
+        pytest.skip("numpy is not linked against OpenBLAS here")
+
+    def openblas_threads() -> set[int]:
+        return {info["num_threads"] for info in threadpool_info() if info["internal_api"] == "openblas"}
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert openblas_threads() == {2}
+        with fast._one_blas_thread():
+            assert openblas_threads() == {1}
+        assert openblas_threads() == {2}
+
+
 def test_snapshot_does_not_touch_the_model():
     model = nudged({})
     before = {k: v.clone() for k, v in model.state_dict().items()}
