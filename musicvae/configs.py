@@ -39,6 +39,23 @@ class HParams:
     # scheduled sampling (spec §2.3)
     sampling_schedule: str = "constant"  # constant | inverse_sigmoid | exponential
     sampling_rate: float = 0.0
+    # generalisation recipe (all off in Magenta's reference configs; see musicvae/augment.py)
+    aug_layer_mix: float = 0.0
+    aug_timekeeper_swap: float = 0.0
+    aug_tom_permute: float = 0.0
+    aug_crash_ride_swap: float = 0.0
+    aug_bar_recombine: float = 0.0
+    denoise_prob: float = 0.0  # share of windows whose encoder input is corrupted
+    denoise_drop: float = 0.1
+    denoise_add: float = 0.005
+    denoise_shift: float = 0.05
+    weight_decay: float = 0.0  # decoupled (AdamW); 0 = Adam as Magenta
+    lr_schedule: str = "exponential"  # exponential (Magenta) | cosine (to min_learning_rate at lr_total_steps)
+    lr_total_steps: int = 0
+    warmup_steps: int = 0
+    # Deviation from the spec: "glorot" initialises the z -> conductor-state layer with Glorot
+    # instead of N(0, 0.001^2), so the hierarchical decoder hears z from the first step.
+    conductor_init: str = "spec"  # spec | glorot
 
     def replace(self, **changes) -> HParams:
         return dataclasses.replace(self, **changes)
@@ -67,6 +84,17 @@ class HParams:
                 raise ValueError("level_lengths must be two numbers whose product is max_seq_len")
         if not 0.0 < self.dropout_keep_prob <= 1.0:
             raise ValueError("dropout_keep_prob must be in (0, 1]")
+        if self.lr_schedule not in ("exponential", "cosine"):
+            raise ValueError(f"lr_schedule must be 'exponential' or 'cosine', not {self.lr_schedule!r}")
+        if self.lr_schedule == "cosine" and self.lr_total_steps <= 0:
+            raise ValueError("lr_schedule=cosine needs lr_total_steps > 0")
+        if self.conductor_init not in ("spec", "glorot"):
+            raise ValueError(f"conductor_init must be 'spec' or 'glorot', not {self.conductor_init!r}")
+        probabilities = ("aug_layer_mix", "aug_timekeeper_swap", "aug_tom_permute", "aug_crash_ride_swap",
+                         "aug_bar_recombine", "denoise_prob", "denoise_drop", "denoise_add", "denoise_shift")
+        for name in probabilities:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a probability: it must be in [0, 1]")
 
 
 @dataclass(frozen=True)

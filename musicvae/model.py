@@ -215,6 +215,8 @@ class MusicVAE(nn.Module):
         if self.hierarchical:
             # Conductor: input is a zero scalar per bar (disable_autoregression), state from z.
             self.conductor = StackedLSTM(1, hp.dec_rnn_size, hp.z_size)
+            if hp.conductor_init == "glorot":  # documented deviation: z reaches the bars from step 0
+                nn.init.xavier_uniform_(self.conductor.initial_state.weight)
             self.core = CategoricalDecoder(hp, context_size=hp.dec_rnn_size[-1])
             self.num_segments, self.segment_length = hp.level_lengths
         else:
@@ -291,6 +293,13 @@ def beta_at(hp: HParams, step: int) -> float:
 
 
 def learning_rate_at(hp: HParams, step: int) -> float:
+    """Magenta's exponential decay, or a cosine to ``min_learning_rate`` made for a finite budget."""
+    if step < hp.warmup_steps:
+        return hp.learning_rate * (step + 1) / hp.warmup_steps
+    if hp.lr_schedule == "cosine":
+        progress = min((step - hp.warmup_steps) / max(hp.lr_total_steps - hp.warmup_steps, 1), 1.0)
+        span = hp.learning_rate - hp.min_learning_rate
+        return hp.min_learning_rate + 0.5 * span * (1 + math.cos(math.pi * progress))
     return (hp.learning_rate - hp.min_learning_rate) * hp.decay_rate**step + hp.min_learning_rate
 
 
@@ -300,13 +309,18 @@ def kl_divergence(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     return (-log_sigma + 0.5 * (sigma**2 + mu**2) - 0.5).sum(dim=-1)
 
 
-def compute_loss(model: MusicVAE, tokens: torch.Tensor, step: int, generator=None) -> dict[str, torch.Tensor]:
-    """Loss and metrics for a batch of target tokens [B, T]."""
+def compute_loss(model: MusicVAE, tokens: torch.Tensor, step: int, generator=None,
+                 encoder_tokens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Loss and metrics for a batch of target tokens [B, T].
+
+    ``encoder_tokens``: what the encoder sees, when it differs from the targets (denoising).
+    """
     hp = model.hp
-    roll = roll_tensor(tokens)
+    roll = roll_tensor(tokens if encoder_tokens is None else encoder_tokens)
     mu, sigma = model.encode(roll)
     z = mu + sigma * torch.randn(mu.shape, generator=generator, device=mu.device)
-    p = sampling_probability(hp, step) if model.training else (1.0 if hp.sampling_rate > 0 else 0.0)
+    # Evaluation is teacher-forced whatever the schedule: free-running figures come from free_run.
+    p = sampling_probability(hp, step) if model.training else 0.0
     if p > 0:
         logits, _ = model.free_run(z, 1.0, generator, teacher_tokens=tokens, sampling_prob=p)
     else:

@@ -7,7 +7,12 @@ Definitions used for prior samples (512 per temperature):
 - *saturated*: more hits than the densest window of the reference split (data-relative, so a
   busy but real-sounding groove is never called saturated);
 - *overlap*: histogram overlap sum_i min(p_i, q_i) (1 = same distribution) of hits per bar, and of
-  each instrument's hits per bar, between samples and the reference windows.
+  each instrument's hits per bar, between samples and the reference windows;
+- *degenerate* and *bar repetition*: see ``musicvae.quality`` (the reference split's own figures
+  are reported beside the samples').
+The generalisation gap is the same reconstruction metrics on a fixed subset of training windows
+(``TRAIN_SUBSET`` windows, seed 0), and the retrieval baseline answers every window with its
+nearest training window.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from musicvae.api import TrainedModel
 from musicvae.checkpoint import CONFIG_FILE, MODEL_FILE, read_meta, resolve_model_dir
 from musicvae.data import load_split
 from musicvae.pattern import CLASS_NAMES, STEPS_PER_BAR, hits_from_tokens
+from musicvae.quality import musicality, retrieval_baseline
 from musicvae.train import evaluate
+
+TRAIN_SUBSET = 1768  # as many windows as GMD's test split
 
 
 def histogram_overlap(a: np.ndarray, b: np.ndarray, bins: np.ndarray) -> float:
@@ -52,6 +60,7 @@ def prior_sample_report(model: TrainedModel, reference_hits: np.ndarray, n: int 
         stats = density_stats(hits)
         totals = hits.sum(axis=(1, 2))
         result[f"T{temperature}"] = {
+            **musicality(hits, densest),
             "empty_share": float((totals == 0).mean()),
             "saturated_share": float((totals > densest).mean()),
             "usable_share": float(((totals > 0) & (totals <= densest)).mean()),
@@ -67,6 +76,7 @@ def prior_sample_report(model: TrainedModel, reference_hits: np.ndarray, n: int 
             },
         }
     result["reference"] = {
+        **musicality(reference_hits, densest),
         "hits_per_bar_mean": float(ref["per_bar"].mean()),
         "densest_window_hits": densest,
         "instrument_hits_per_bar": {
@@ -100,11 +110,21 @@ def model_report(checkpoint: Path, data_dir: Path, split: str = "test", samples:
                  gmd_root: Path | None = None) -> dict:
     model = TrainedModel.load(checkpoint)
     tokens = load_split(data_dir, split).tokens
+    train_tokens = load_split(data_dir, "train").tokens
     torch.manual_seed(seed)
-    reconstruction = evaluate(model.model, tokens, batch_size=256, seed=seed)
-    priors = prior_sample_report(model, hits_from_tokens(tokens.astype(np.int64)), samples, seed)
+    greedy: list[np.ndarray] = []
+    reconstruction = evaluate(model.model, tokens, batch_size=256, seed=seed, greedy_out=greedy)
+    subset = np.random.default_rng(seed).choice(len(train_tokens), min(TRAIN_SUBSET, len(train_tokens)), replace=False)
+    train_fit = evaluate(model.model, train_tokens[np.sort(subset)], batch_size=256, seed=seed)
+    truth = hits_from_tokens(tokens.astype(np.int64))
+    train_hits = hits_from_tokens(train_tokens.astype(np.int64))
+    retrieval = retrieval_baseline(truth, train_hits, hits_from_tokens(np.concatenate(greedy).astype(np.int64)))
+    priors = prior_sample_report(model, truth, samples, seed)
     result = {"config": model.name, "step": model.meta["step"], "split": split,
-              "reconstruction": reconstruction, "prior_samples": priors}
+              "reconstruction": reconstruction, "train_subset": train_fit,
+              "generalisation_gap": {"r_loss_ratio": round(reconstruction["r_loss"] / train_fit["r_loss"], 3),
+                                     "hit_f1_drop": round(train_fit["hit_f1"] - reconstruction["hit_f1"], 4)},
+              "retrieval_baseline": retrieval, "prior_samples": priors}
     if gmd_root is not None:
         result["regression_probe"] = regression_probe(model, gmd_root)
     return result

@@ -21,11 +21,13 @@ import torch
 
 from musicvae import checkpoint as ckpt
 from musicvae import distributed
+from musicvae.augment import training_batch
 from musicvae.configs import Config
 from musicvae.data import fingerprint, is_sharded, load_split, read_windows
 from musicvae.distributed import DistContext
 from musicvae.model import MusicVAE, compute_loss, learning_rate_at, roll_tensor
-from musicvae.pattern import NUM_CLASSES, hits_from_tokens
+from musicvae.pattern import CLASS_NAMES, NUM_CLASSES, hits_from_tokens
+from musicvae.quality import f1_from_counts
 from musicvae.shards import ShardedSplit, ShardStream
 
 
@@ -71,8 +73,25 @@ class _Objective(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        return compute_loss(self.model, batch, step)
+    def forward(self, batch: torch.Tensor, step: int, encoder_batch: torch.Tensor | None = None) -> dict:
+        return compute_loss(self.model, batch, step, encoder_tokens=encoder_batch)
+
+
+def cpu_has_bf16() -> bool:
+    """True where the CPU has bfloat16 units (AVX512-BF16 or AMX), read from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def make_optimizer(model: torch.nn.Module, hp) -> torch.optim.Optimizer:
+    """Adam as Magenta; AdamW (decoupled weight decay) when ``weight_decay`` > 0."""
+    if hp.weight_decay > 0:
+        return torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8,
+                                 weight_decay=hp.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8)
 
 
 def _open_data(config: Config, data_dir: Path, ctx: DistContext, seed: int, eval_examples: int | None,
@@ -133,9 +152,11 @@ def train(
 
     ``hparams.batch_size`` is the per-process batch: the global batch is ``batch_size * world size``
     (rank r takes rows ``[r * batch_size, (r + 1) * batch_size)`` of each global batch).
-    ``device``: auto | cpu | cuda; ``bf16``: autocast the forward pass to bfloat16 (meant for GPUs).
+    ``device``: auto | cpu | cuda; ``bf16``: autocast the forward pass to bfloat16 (fp32 master weights),
+    on a GPU or on a CPU with bfloat16 units (AVX512-BF16/AMX).
     ``init_from``: a model folder (e.g. a shipped checkpoint) whose weights and step start a *new* run
-    (the optimizer starts fresh); ignored when ``run_dir`` already holds a checkpoint to resume.
+    (the optimizer starts fresh; Magenta's exponential decay goes on from that step, a cosine schedule
+    starts anew with its warm-up); ignored when ``run_dir`` already holds a checkpoint to resume.
     """
     ctx = distributed.setup(device)
     try:
@@ -158,8 +179,9 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
         run_dir.mkdir(parents=True, exist_ok=True)
     error, facts = None, {}
     try:
-        if bf16 and ctx.device.type != "cuda":
-            raise TrainingError("--bf16 needs a GPU (--device cuda): PyTorch's CPU LSTM has no bfloat16 kernel")
+        if bf16 and ctx.device.type == "cpu" and not cpu_has_bf16():
+            raise TrainingError("--bf16 needs a GPU or a CPU with bfloat16 units (lscpu flags avx512_bf16 or "
+                                "amx_bf16); this CPU has neither: train in float32")
         wanted = eval_examples if eval_every_steps and main else None
         source, validation, data_fp, count = _open_data(config, data_dir, ctx, seed, wanted, shuffle_shards)
         facts = {"config": config.name, "hparams": hp.to_dict(), "data fingerprint": data_fp,
@@ -175,11 +197,14 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
 
     torch.manual_seed(seed)
     model = MusicVAE(hp).to(ctx.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=hp.learning_rate, betas=(0.9, 0.999), eps=1e-8)
-    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_secs": 0.0, "seed": seed}
+    optimizer = make_optimizer(model, hp)
+    state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_secs": 0.0, "seed": seed,
+             "best_r_loss": None, "best_step": None}
     resumed, saved_world = _resume(ctx, run_dir, config, model, optimizer, state)
     if not resumed and init_from is not None:
         state["step"] = _warm_start(model, Path(init_from), config)
+        if hp.lr_schedule == "cosine":  # a finite-budget schedule starts (with its warm-up) at the new run
+            state["schedule_start"] = state["step"]
         if main:
             print(f"starting from the weights of {init_from} (step {state['step']})", flush=True)
     if resumed and main:
@@ -195,7 +220,7 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
         objective = DistributedDataParallel(
             objective, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
-    writer = SummaryWriter(str(run_dir)) if main else None
+    writer = None
     stop = {"now": False}
 
     def request_stop(signum, frame):  # Ctrl-C / SIGTERM: finish the step, save, exit cleanly
@@ -219,21 +244,26 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
     base_elapsed = state["elapsed_secs"]
     out: dict = {}
     try:
+        writer = SummaryWriter(str(run_dir)) if main else None
         while state["step"] < num_steps and not distributed.any_rank(ctx, stop["now"]):
             if state["batch_in_epoch"] >= source.num_batches(state["epoch"]):
                 state["epoch"] += 1
                 state["batch_in_epoch"] = 0
                 continue
-            tokens = source.batch(state["epoch"], state["batch_in_epoch"], lo, hi)
-            batch = torch.from_numpy(tokens.astype(np.int64)).to(ctx.device, non_blocking=True)
             step = state["step"]
-            lr = learning_rate_at(hp, step)
+            tokens = source.batch(state["epoch"], state["batch_in_epoch"], lo, hi)
+            targets, encoder_view = training_batch(tokens, hp, distributed.step_seed(seed, 0, ctx.rank), step)
+            batch = torch.from_numpy(targets.astype(np.int64)).to(ctx.device, non_blocking=True)
+            encoder_batch = None
+            if encoder_view is not targets:
+                encoder_batch = torch.from_numpy(encoder_view).to(ctx.device, non_blocking=True)
+            lr = learning_rate_at(hp, step - state.get("schedule_start", 0))
             for group in optimizer.param_groups:
                 group["lr"] = lr
             if ctx.enabled:  # each rank its own noise; a pure function of (seed, step, rank) for exact resume
                 torch.manual_seed(distributed.step_seed(seed, step, ctx.rank))
             with torch.autocast(ctx.device.type, dtype=torch.bfloat16, enabled=bf16):
-                out = objective(batch, step)
+                out = objective(batch, step, encoder_batch)
             optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             norm = clip_gradients(model, hp.grad_clip, hp.grad_norm_clip_to_zero)
@@ -252,7 +282,8 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
                     bar.set_postfix(loss=f"{scalars['loss']:.1f}", acc=f"{scalars['metrics/accuracy']:.3f}",
                                     kl=f"{scalars['losses/kl_bits']:.0f}")
             if validation is not None and state["step"] % eval_every_steps == 0:
-                record_validation(model, validation, state, writer, run_dir, hp.batch_size)
+                record_validation(model, validation, state, writer, run_dir, hp.batch_size,
+                                  ckpt.model_meta(config, state["step"], data_fp))
             if main and time.monotonic() - last_save >= checkpoint_secs:
                 save()
                 last_save = time.monotonic()
@@ -315,6 +346,22 @@ def _resume(ctx: DistContext, run_dir: Path, config: Config, model: MusicVAE, op
     return name, saved_world
 
 
+def _save_best(folder: Path, model: MusicVAE, meta: dict) -> None:
+    """A model folder (weights + config.json) replaced as a whole: written beside it, then renamed."""
+    import shutil
+
+    tmp = folder.with_name(f".tmp-{folder.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    ckpt.write_model_files(tmp, model, meta)
+    old = folder.with_name(f".old-{folder.name}")
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def _to_cpu(value):
     if torch.is_tensor(value):
         return value.detach().cpu()
@@ -335,10 +382,15 @@ def clip_gradients(model: MusicVAE, clip: float, clip_to_zero: float) -> float:
     return norm
 
 
-def record_validation(model, tokens: np.ndarray, state: dict, writer, run_dir: Path, batch_size: int) -> dict:
+def record_validation(model, tokens: np.ndarray, state: dict, writer, run_dir: Path, batch_size: int,
+                      meta: dict | None = None) -> dict:
+    """Validation metrics into TensorBoard and curve.jsonl; the best r_loss so far is kept in run_dir/best."""
     model.eval()
     metrics = evaluate(model, tokens, batch_size=min(batch_size, 256), step=state["step"])
     model.train()
+    if meta is not None and (state.get("best_r_loss") is None or metrics["r_loss"] < state["best_r_loss"]):
+        state["best_r_loss"], state["best_step"] = metrics["r_loss"], state["step"]
+        _save_best(run_dir / "best", model, {**meta, "metrics": {"validation": metrics}})
     for key, value in metrics.items():
         if isinstance(value, float):
             writer.add_scalar(f"validation/{key}", value, state["step"])
@@ -349,22 +401,25 @@ def record_validation(model, tokens: np.ndarray, state: dict, writer, run_dir: P
 
 
 @torch.inference_mode()
-def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: int = 10**9, seed: int = 0) -> dict:
+def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: int = 10**9, seed: int = 0,
+             greedy_out: list | None = None) -> dict:
     """Metrics over every window (no remainder dropped).
 
     - ``accuracy``: teacher-forced per-step token accuracy (Magenta's metrics/accuracy);
     - ``sampled_accuracy``: free-running, z ~ q(z|x), each next input sampled at T=1 (Magenta's
       eval with sampling_rate=1);
     - ``hit_precision/recall/f1``: per (step, instrument) hits of the greedy (T=0) decode of mu,
-      what a user sees as a reconstruction; silence cannot inflate it;
+      what a user sees as a reconstruction; silence cannot inflate it (``instrument_f1``: per class);
     - ``distinct_reconstructions``: how many different greedy reconstructions (a decoder that
       ignores z gives 1).
+
+    ``greedy_out``: if given, the greedy reconstructions' tokens are appended to it, batch by batch.
     """
     device = next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
     totals: dict[str, float] = {}
     segments = np.zeros(model.num_segments)
-    true_pos = false_pos = false_neg = 0
+    true_pos, false_pos, false_neg = (np.zeros(NUM_CLASSES, np.int64) for _ in range(3))
     distinct: set[bytes] = set()
     count = 0
     for lo in range(0, len(tokens), batch_size):
@@ -384,13 +439,16 @@ def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: i
         batch, greedy = batch.cpu(), greedy.cpu()
         truth = hits_from_tokens(batch.numpy())
         guess = hits_from_tokens(greedy.numpy())
-        true_pos += int((truth & guess).sum())
-        false_pos += int((~truth & guess).sum())
-        false_neg += int((truth & ~guess).sum())
+        true_pos += (truth & guess).sum(axis=(0, 1))
+        false_pos += (~truth & guess).sum(axis=(0, 1))
+        false_neg += (truth & ~guess).sum(axis=(0, 1))
+        if greedy_out is not None:
+            greedy_out.append(greedy.numpy())
         distinct.update(row.tobytes() for row in greedy.numpy().astype(np.uint16))
         count += n
-    precision = true_pos / max(true_pos + false_pos, 1)
-    recall = true_pos / max(true_pos + false_neg, 1)
+    tp, fp, fn = int(true_pos.sum()), int(false_pos.sum()), int(false_neg.sum())
+    precision = tp / max(tp + fp, 1)
+    recall = tp / max(tp + fn, 1)
     result = {
         "examples": count,
         "loss": totals["loss"] / count,
@@ -402,6 +460,8 @@ def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: i
         "hit_precision": precision,
         "hit_recall": recall,
         "hit_f1": 2 * precision * recall / max(precision + recall, 1e-12),
+        "instrument_f1": {name: round(f1_from_counts(int(t), int(p), int(n)), 4)
+                          for name, t, p, n in zip(CLASS_NAMES, true_pos, false_pos, false_neg)},
         "distinct_reconstructions": len(distinct),
         "num_instruments": NUM_CLASSES,
     }
