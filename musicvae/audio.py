@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musicvae.fileio import atomic_write_bytes
 from musicvae.pattern import DRUM_CLASSES, STEPS_PER_QUARTER, DrumPattern
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -323,10 +324,7 @@ def run_render(args) -> int:
         raise FileNotFoundError(f"{args.input}: cannot read the file ({error.strerror})") from None
     synth = DrumSynth(args.soundfont, args.sample_rate) if (args.soundfont or args.sample_rate != SAMPLE_RATE) else None
     wav = render_midi(data, args.qpm, args.repeats, synth)
-    out = Path(args.output)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(wav)
-    os.replace(tmp, out)
+    out = atomic_write_bytes(args.output, wav)
     used = synth or default_synth()
     samples, rate = decode_wav(wav)
     print(f"{out}: {len(samples) / rate:.1f} s, {used.description}")

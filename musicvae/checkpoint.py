@@ -3,14 +3,14 @@
 A model folder holds ``model.safetensors`` and ``config.json`` (config name, full hparams,
 step, data fingerprint, metrics): that is all it takes to rebuild the model.  Training
 checkpoints add ``optimizer.safetensors`` and ``train_state.json`` (step, RNG states, optimizer
-hyper-parameters) so a run resumes exactly.  Each checkpoint is written into a temporary folder
-and renamed into place, so a ``kill -9`` at any moment leaves either the old set or the new one.
+hyper-parameters) so a run resumes exactly.  Each checkpoint is written into a staging folder
+and renamed into place (:func:`musicvae.fileio.atomic_folder`), so a ``kill -9`` at any moment
+leaves either the old set or the new one.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from musicvae.configs import Config, HParams, get_config
+from musicvae.fileio import atomic_folder
 from musicvae.model import MusicVAE
 
 MODEL_FILE = "model.safetensors"
@@ -61,20 +62,14 @@ def save_training_checkpoint(
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{meta['step']:08d}"
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write_model_files(tmp, model, meta)
-    tensors, groups = _flatten_optimizer(optimizer)
-    save_file(tensors, str(tmp / OPTIMIZER_FILE))
-    state = {**train_state, "param_groups": groups, "torch_rng": torch.get_rng_state().tolist()}
-    (tmp / STATE_FILE).write_text(json.dumps(state))
-    for path in tmp.iterdir():
-        _fsync(path)
-    if final.exists():  # the same step saved twice (e.g. a final save right after a periodic one)
-        shutil.rmtree(final)
-    os.rename(tmp, final)
-    _fsync(root)
+    # the same step saved twice (a final save right after a periodic one) replaces the old folder,
+    # which is kept until the new one is in place (fileio.replace_folder)
+    with atomic_folder(final) as tmp:
+        write_model_files(tmp, model, meta)
+        tensors, groups = _flatten_optimizer(optimizer)
+        save_file(tensors, str(tmp / OPTIMIZER_FILE))
+        state = {**train_state, "param_groups": groups, "torch_rng": torch.get_rng_state().tolist()}
+        (tmp / STATE_FILE).write_text(json.dumps(state))
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -176,14 +171,6 @@ def _unflatten_optimizer(
         index, name = key.split(".", 1)
         state.setdefault(int(index), {})[name] = tensor
     optimizer.load_state_dict({"state": state, "param_groups": groups})
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _known_configs() -> set[str]:

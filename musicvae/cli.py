@@ -234,6 +234,7 @@ def _load_input(path: Path, window: int | None):
 def run_generate(args) -> int:
     from musicvae.api import DEFAULT_INTERPOLATE_MODEL, DEFAULT_SAMPLE_MODEL, TrainedModel, shipped_checkpoint
     from musicvae.checkpoint import resolve_model_dir
+    from musicvae.fileio import atomic_write_bytes
 
     if args.checkpoint or args.run_dir:
         folder = resolve_model_dir(args.checkpoint or args.run_dir)
@@ -257,9 +258,7 @@ def run_generate(args) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for i, pattern in enumerate(patterns):
         path = args.output_dir / f"{model.name}_{args.mode}_{i + 1:02d}-of-{len(patterns):02d}.mid"
-        tmp = path.with_suffix(".mid.tmp")
-        tmp.write_bytes(pattern.to_midi_bytes(args.qpm))
-        os.replace(tmp, path)
+        atomic_write_bytes(path, pattern.to_midi_bytes(args.qpm))
         print(path)
     return 0
 
@@ -327,7 +326,9 @@ def run_report(args) -> int:
     result = model_report(args.checkpoint, args.examples_path, args.split, args.num_samples, gmd_root=args.gmd_root)
     text = json.dumps(result)
     if args.output:
-        args.output.write_text(json.dumps(result, indent=1))
+        from musicvae.fileio import atomic_write_text
+
+        atomic_write_text(args.output, json.dumps(result, indent=1))
     print(text)
     return 0
 

@@ -12,7 +12,6 @@ fixed so that "+" means "busier" on average).  The latent-slider panel moves z b
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,15 +106,15 @@ def compute_directions(model, tokens: np.ndarray, k: int = 16, max_windows: int 
 
 def save_directions(folder: Path, directions: Directions) -> None:
     """Write both files atomically next to the checkpoint."""
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
+
+    from musicvae.fileio import atomic_write_bytes, atomic_write_text
 
     folder = Path(folder)
-    tmp = folder / (VECTORS_FILE + ".tmp")
-    save_file({"vectors": directions.vectors, "scales": directions.scales, "mean": directions.mean}, str(tmp))
-    os.replace(tmp, folder / VECTORS_FILE)
-    tmp_index = folder / (INDEX_FILE + ".tmp")
-    tmp_index.write_text(json.dumps({"info": directions.info, "directions": directions.entries}, indent=1))
-    os.replace(tmp_index, folder / INDEX_FILE)
+    atomic_write_bytes(folder / VECTORS_FILE,
+                       save({"vectors": directions.vectors, "scales": directions.scales, "mean": directions.mean}))
+    atomic_write_text(folder / INDEX_FILE, json.dumps({"info": directions.info, "directions": directions.entries},
+                                                      indent=1))
 
 
 def load_directions(folder: Path, z_size: int | None = None) -> Directions | None:

@@ -38,11 +38,10 @@ from musicvae.data import (
     SPLITS,
     PrepareSettings,
     Split,
-    _atomic_savez,
-    _atomic_write_text,
     _windows_of_file,
     list_examples,
 )
+from musicvae.fileio import atomic_open, atomic_write_text
 from musicvae.midi_io import InputError
 from musicvae.pattern import STEPS_PER_BAR
 
@@ -134,8 +133,7 @@ class _ShardWriter:
         path = self.output_dir / REJECTED_LOG
         if not path.exists():
             return
-        tmp = path.with_name(path.name + ".tmp")
-        with open(path) as old, open(tmp, "w") as new:
+        with open(path) as old, atomic_open(path, "w") as new:
             for line in old:
                 try:
                     keep = json.loads(line)["index"] < start
@@ -143,7 +141,6 @@ class _ShardWriter:
                     keep = False
                 if keep:
                     new.write(line)
-        os.replace(tmp, path)
 
     def add(self, index: int, rel: str, split: str, windows: list, reason: str) -> None:
         if reason:
@@ -173,9 +170,10 @@ class _ShardWriter:
         file_index = np.array([names.setdefault(rel, len(names)) for *_, rel in chunk], dtype=np.int32)
         tokens = np.frombuffer(b"".join(item[3] for item in chunk), dtype=np.uint16).reshape(len(chunk), self.steps)
         name = f"{split}-{len(self.shards[split]):05d}.npz"
-        _atomic_savez(self.root / name, tokens=tokens, file_index=file_index,
-                      start_bar=np.array([item[2] for item in chunk], dtype=np.int32),
-                      files=np.array(list(names), dtype=str))
+        with atomic_open(self.root / name, "wb") as handle:
+            np.savez_compressed(handle, tokens=tokens, file_index=file_index,
+                                start_bar=np.array([item[2] for item in chunk], dtype=np.int32),
+                                files=np.array(list(names), dtype=str))
         digest = hashlib.sha256(tokens.tobytes()).hexdigest()[:16]
         self.shards[split].append({"name": name, "windows": len(chunk), "sha256": digest})
 
@@ -186,7 +184,7 @@ class _ShardWriter:
         self.log.flush()
         os.fsync(self.log.fileno())  # the journal never gets ahead of the log
         state = {"params": self.params, "shards": self.shards, "resume": self.resume, "cursor": self.cursor}
-        _atomic_write_text(self.root / JOURNAL, json.dumps(state))
+        atomic_write_text(self.root / JOURNAL, json.dumps(state))
 
     def close(self) -> None:
         if self.log is not None:
@@ -291,7 +289,7 @@ def _finish(output_dir: Path, examples_path: Path, examples: list, writer: _Shar
         "peak_buffered_windows": writer.peak_buffered,
         "shards": writer.shards,
     }
-    _atomic_write_text(output_dir / "manifest.json", json.dumps(manifest, indent=1))
+    atomic_write_text(output_dir / "manifest.json", json.dumps(manifest, indent=1))
     (output_dir / SHARD_DIR / JOURNAL).unlink(missing_ok=True)
     return counts
 
