@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musicvae.fileio import atomic_open, atomic_write_text
 from musicvae.midi_io import InputError, file_windows
 from musicvae.pattern import STEPS_PER_BAR
 
@@ -153,7 +154,7 @@ def prepare(
         arrays = collected[split]
         tokens = np.stack(arrays["tokens"]) if arrays["tokens"] else np.zeros((0, steps), np.uint16)
         digest.update(tokens.tobytes())
-        _atomic_savez(
+        _savez(
             output_dir / f"{split}.npz",
             tokens=tokens,
             file_index=np.asarray(arrays["file_index"], dtype=np.int32),
@@ -168,7 +169,7 @@ def prepare(
         "files": files,
         "rejected": rejected,
     }
-    _atomic_write_text(output_dir / "manifest.json", json.dumps(manifest, indent=1))
+    atomic_write_text(output_dir / "manifest.json", json.dumps(manifest, indent=1))
     return counts
 
 
@@ -221,19 +222,6 @@ def fingerprint(data_dir: Path) -> str:
     return json.loads((Path(data_dir) / "manifest.json").read_text())["fingerprint"]
 
 
-def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
+def _savez(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_open(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

@@ -18,7 +18,6 @@ nearest training window.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import torch
 from musicvae.api import TrainedModel
 from musicvae.checkpoint import CONFIG_FILE, MODEL_FILE, read_meta, resolve_model_dir
 from musicvae.data import load_split
+from musicvae.fileio import atomic_folder
 from musicvae.pattern import CLASS_NAMES, STEPS_PER_BAR, hits_from_tokens
 from musicvae.quality import musicality, retrieval_baseline
 from musicvae.train import evaluate
@@ -131,7 +131,9 @@ def model_report(checkpoint: Path, data_dir: Path, split: str = "test", samples:
 
 
 def export_model(source: Path, destination: Path, metrics: dict | None = None, half: bool = False) -> Path:
-    """Copy a checkpoint's weights + config into a model folder (atomically), adding metrics."""
+    """Copy a checkpoint's weights + config into a model folder, adding metrics.
+
+    The folder is replaced as a whole (the old one is kept until the new one is in place)."""
     from safetensors.torch import load_file, save_file
 
     folder = resolve_model_dir(source)
@@ -139,18 +141,14 @@ def export_model(source: Path, destination: Path, metrics: dict | None = None, h
     if metrics is not None:
         meta["metrics"] = metrics
     destination = Path(destination)
-    tmp = destination.with_name(destination.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     tensors = load_file(str(folder / MODEL_FILE))
     if half:
         tensors = {k: v.half() for k, v in tensors.items()}
-    save_file(tensors, str(tmp / MODEL_FILE), metadata={"format": "musicvae"})
-    (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
-    if destination.exists():  # keep what is not ours (model card, directions, ...)
-        for extra in destination.iterdir():
-            if extra.name not in (MODEL_FILE, CONFIG_FILE):
-                shutil.move(str(extra), tmp / extra.name)
-        shutil.rmtree(destination)
-    os.rename(tmp, destination)
+    with atomic_folder(destination) as staged:
+        save_file(tensors, str(staged / MODEL_FILE), metadata={"format": "musicvae"})
+        (staged / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        if destination.exists():  # keep what is not ours (model card, directions, ...)
+            for extra in destination.iterdir():
+                if extra.name not in (MODEL_FILE, CONFIG_FILE):
+                    shutil.copy2(extra, staged / extra.name)
     return destination

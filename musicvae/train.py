@@ -25,6 +25,7 @@ from musicvae.augment import training_batch
 from musicvae.configs import Config
 from musicvae.data import fingerprint, is_sharded, load_split, read_windows
 from musicvae.distributed import DistContext
+from musicvae.fileio import atomic_folder
 from musicvae.model import MusicVAE, compute_loss, learning_rate_at, roll_tensor
 from musicvae.pattern import CLASS_NAMES, NUM_CLASSES, hits_from_tokens
 from musicvae.quality import f1_from_counts
@@ -347,19 +348,9 @@ def _resume(ctx: DistContext, run_dir: Path, config: Config, model: MusicVAE, op
 
 
 def _save_best(folder: Path, model: MusicVAE, meta: dict) -> None:
-    """A model folder (weights + config.json) replaced as a whole: written beside it, then renamed."""
-    import shutil
-
-    tmp = folder.with_name(f".tmp-{folder.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    ckpt.write_model_files(tmp, model, meta)
-    old = folder.with_name(f".old-{folder.name}")
-    if folder.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    """A model folder (weights + config.json) replaced as a whole, never half-written."""
+    with atomic_folder(folder) as staged:
+        ckpt.write_model_files(staged, model, meta)
 
 
 def _to_cpu(value):

@@ -49,6 +49,44 @@ def instrument_lines(metrics: dict) -> list[str]:
     return lines
 
 
+def generalisation_lines(metrics: dict) -> list[str]:
+    """Test vs the fixed train subset, the retrieval baseline, and per-instrument F1 (issue 14)."""
+    if "train_subset" not in metrics:
+        return []
+    test, train, retrieval = metrics["reconstruction"], metrics["train_subset"], metrics["retrieval_baseline"]
+    lines = ["## Generalisation: test vs training windows, against copying the nearest training window",
+             "| | r_loss (nats) | TF acc | sampled acc | hit F1 |", "|---|---|---|---|---|"]
+    for label, r in ((f"train subset ({train['examples']:,} windows)", train), ("test", test)):
+        lines.append(f"| {label} | {r['r_loss']:.1f} | {r['accuracy']:.3f} | {r['sampled_accuracy']:.3f} | "
+                     f"{r['hit_f1']:.3f} |")
+    lines.append(f"| retrieval baseline on test (nearest of {retrieval['train_windows']:,} train windows) | | | | "
+                 f"{retrieval['hit_f1']:.3f} |")
+    gap = metrics["generalisation_gap"]
+    lines += ["", f"Test r_loss / train-subset r_loss: **{gap['r_loss_ratio']:.2f}**; the nearest training window "
+              f"beats the model's reconstruction on {retrieval['beats_model_share']:.0%} of test windows. Mean Hamming "
+              "distance to the nearest training window: test windows "
+              f"{retrieval['query_hamming_to_nearest_train']:.1f}, "
+              f"the model's reconstructions {retrieval['model_hamming_to_nearest_train']:.1f} (lower = drawn to the "
+              "training set).", "", "| instrument | model F1 | retrieval F1 |", "|---|---|---|"]
+    lines += [f"| {name} | {f1:.3f} | {retrieval['instrument_f1'][name]:.3f} |"
+              for name, f1 in test["instrument_f1"].items()]
+    return lines + [""]
+
+
+def musicality_lines(priors: dict) -> list[str]:
+    if "degenerate_share" not in priors["T0.5"]:
+        return []
+    lines = ["| | degenerate | endless roll | 2+ bars without kick & snare | bar-repetition Jaccard |",
+             "|---|---|---|---|---|"]
+    for key, label in (("reference", "test windows"), ("T0.5", "samples T0.5"), ("T1.0", "samples T1.0")):
+        p = priors[key]
+        reasons = p["degenerate_reasons"]
+        lines.append(f"| {label} | {p['degenerate_share']:.1%} | {reasons['endless_roll']:.1%} | "
+                     f"{reasons['bars_without_kick_and_snare']:.1%} | {p['bar_repetition_jaccard']:.2f} |")
+    return ["", "Degenerate = empty, denser than the densest test window, a non-timekeeper drum on 32+ consecutive "
+            "steps, or 2+ bars with neither kick nor snare (`musicvae/quality.py`).", "", *lines]
+
+
 def baseline_lines(pair: list[dict]) -> list[str]:
     lines = ["| model | steps | TF acc | sampled acc | hit F1 | distinct recon. |", "|---|---|---|---|---|---|"]
     for rep in pair:
@@ -56,6 +94,11 @@ def baseline_lines(pair: list[dict]) -> list[str]:
         lines.append(f"| `{rep['config']}` | {rep['step']:,} | {r['accuracy']:.3f} | {r['sampled_accuracy']:.3f} | "
                      f"{r['hit_f1']:.3f} | {r['distinct_reconstructions']:,} / {r['examples']:,} |")
     return lines
+
+
+def curve_windows(run_dir: Path) -> str:
+    rows = [json.loads(line) for line in (run_dir / "curve.jsonl").read_text().splitlines()[:1]]
+    return f"{rows[0]['examples']:,}" if rows else "512"
 
 
 def curve_trend(curve: list[dict], span: int = 4) -> str:
@@ -164,11 +207,14 @@ def main() -> None:
         "",
         "Saturated = more hits than the densest test window. Overlap = sum of min over histogram bins (1 = same).",
         "",
+        *musicality_lines(metrics["prior_samples"]),
+        "",
         "Hits per bar by instrument:",
         "",
         *instrument_lines(metrics),
         "",
-        "## Learning curve (validation, 512 windows)",
+        *generalisation_lines(metrics),
+        f"## Learning curve (validation, {curve_windows(args.run_dir)} windows)",
         "| step | wall h | TF acc | sampled acc | hit F1 | distinct | KL bits |",
         "|---|---|---|---|---|---|---|",
     ]
