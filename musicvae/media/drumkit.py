@@ -5,8 +5,9 @@ layers (40, 80, 120) by the process-wide :class:`DrumSynth` of the audio module 
 same 22.05 kHz rate, same synth settings as the WAV export), so the looper sounds like the export.
 Each one-shot is cut where its decay falls 60 dB under its peak (at most 2 s, with a short fade),
 and the whole kit is scaled by ONE factor (the loudest sample at -1 dBFS), so the relative levels
-of classes and layers stay FluidSynth's.  In the browser a hit of velocity ``v`` plays the nearest
-layer ``L`` with gain ``(v / L) ** 2`` (FluidSynth's default velocity curve is about quadratic).
+of classes and layers stay FluidSynth's.  In the browser a hit of velocity ``v`` plays the softest
+layer ``L >= v`` (the loudest for harder hits) with gain ``(v / L) ** 2``: FluidSynth's velocity
+curve is about quadratic (measured peaks of the kick: 0.05 / 0.21 / 0.58 at 40 / 80 / 120).
 
 Cached twice: on disk as 16-bit mono WAVs in ``<cache>/kit-<key>/`` (``<cache>`` is
 ``$MUSICVAE_CACHE_DIR`` or ``$XDG_CACHE_HOME/musicvae`` or ``~/.cache/musicvae``; ``<key>`` hashes

@@ -1,0 +1,168 @@
+"""One looping drum player per screen that never stops: a Streamlit ``st.components.v2`` component.
+
+``looper(pattern, qpm, key=...)`` mounts the player with the current groove as data.  The audio
+runs in the browser in a window-level singleton (``window.__musicvaeLooper``, see ``looper.js``):
+the AudioContext and the loop survive reruns and remounts, a new groove waits and takes over at
+the next bar line (or beat, ``switch_at="beat"``), and a tempo change applies from the next 16th.
+Hits play one-shot samples rendered once by FluidSynth from the app's soundfont
+(:mod:`musicvae.media.drumkit`); the kit (~1.5 MB of data URLs) is sent only until the browser
+says it holds it (state ``kit``), so a rerun carries only the groove (a few hundred bytes).
+
+Keyboard (when the focus is not in an input, slider or other control): space plays/stops, ``N``
+sends ``command="new"``, the arrow keys send ``"left"/"right"/"up"/"down"``; the app reads them
+from :attr:`LooperState.command` (a trigger: set for the one rerun it caused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from musicvae.pattern import DEFAULT_QPM, DEFAULT_VELOCITY, NUM_CLASSES
+
+HERE = Path(__file__).resolve().parent
+COMPONENT_NAME = "musicvae_looper"
+SWITCH_AT = ("bar", "beat")
+MAX_OFFSET = 0.5  # per-hit timing offsets, in fractions of a 16th step
+_SOURCES: dict[str, str] = {}
+
+
+@dataclass(frozen=True)
+class LooperState:
+    """What the browser reported: ``playing``, the kit it holds, and this run's keyboard command."""
+
+    playing: bool
+    kit_loaded: bool
+    command: str | None
+    pattern_id: str
+
+
+def _source(name: str) -> str:
+    if name not in _SOURCES:
+        _SOURCES[name] = (HERE / name).read_text(encoding="utf-8")
+    return _SOURCES[name]
+
+
+def _component():
+    import streamlit as st
+
+    # registering again with the same content is a no-op (Streamlit warns only when it differs),
+    # and it keeps working when a new runtime (AppTest, a restarted server) has an empty registry
+    return st.components.v2.component(COMPONENT_NAME, js=_source("looper.js"), css=_source("looper.css"))
+
+
+def _hits_array(pattern: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """``DrumPattern`` | hits [T, 9] (array, or lists of 0/1) | per-step lists of class indices
+    -> (bool hits [T, 9], the pattern's own velocities or None)."""
+    if hasattr(pattern, "hits") and hasattr(pattern, "velocity_grid"):
+        return np.asarray(pattern.hits, dtype=bool), np.asarray(pattern.velocity_grid())
+    if not isinstance(pattern, np.ndarray):
+        steps = [list(np.asarray(row).tolist()) for row in pattern]
+        grid = bool(steps) and all(len(row) == NUM_CLASSES and set(row) <= {0, 1} for row in steps)
+        if not grid:  # per-step lists of drum classes
+            array = np.zeros((len(steps), NUM_CLASSES), dtype=bool)
+            for t, classes in enumerate(steps):
+                for c in classes:
+                    if not 0 <= int(c) < NUM_CLASSES:
+                        raise ValueError(f"step {t}: drum class {c} is not in 0..{NUM_CLASSES - 1}")
+                    array[t, int(c)] = True
+            return array, None
+        pattern = steps
+    array = np.asarray(pattern)
+    if array.ndim != 2 or array.shape[1] != NUM_CLASSES:
+        raise ValueError(f"a groove is [steps, {NUM_CLASSES}] hits, got shape {array.shape}")
+    return array.astype(bool), None
+
+
+def pattern_data(pattern: Any, velocities: Any = None, offsets: Any = None) -> dict:
+    """The groove as the component takes it: ``{"id", "steps", "events": [[step, class, velocity, offset]]}``.
+
+    ``velocities`` and ``offsets`` are [T, 9] arrays (a ``DrumPattern`` brings its own velocities);
+    offsets are fractions of a 16th (clamped to +-0.5).  ``id`` hashes the events, so the same
+    groove always has the same id and re-sending it changes nothing in the browser.
+    """
+    hits, own_velocities = _hits_array(pattern)
+    if velocities is None:
+        velocities = own_velocities
+    steps = int(hits.shape[0])
+    if steps == 0:
+        raise ValueError("a groove needs at least one step")
+    vel = np.full(hits.shape, DEFAULT_VELOCITY, dtype=np.int64) if velocities is None else \
+        np.asarray(velocities, dtype=np.float64).round().astype(np.int64)
+    off = np.zeros(hits.shape) if offsets is None else np.asarray(offsets, dtype=np.float64)
+    for name, grid in (("velocities", vel), ("offsets", off)):
+        if grid.shape != hits.shape:
+            raise ValueError(f"{name} must have the shape of the hits {hits.shape}, got {grid.shape}")
+    vel = np.clip(np.where(vel > 0, vel, DEFAULT_VELOCITY), 1, 127)
+    off = np.clip(np.nan_to_num(off), -MAX_OFFSET, MAX_OFFSET)
+    events = [[int(t), int(c), int(vel[t, c]), round(float(off[t, c]), 4)]
+              for t, c in zip(*np.nonzero(hits), strict=True)]
+    digest = hashlib.sha1(json.dumps([steps, events]).encode()).hexdigest()[:12]
+    return {"id": digest, "steps": steps, "events": events}
+
+
+def looper(
+    pattern: Any,
+    qpm: float = DEFAULT_QPM,
+    *,
+    key: str = "looper",
+    velocities: Any = None,
+    offsets: Any = None,
+    switch_at: str = "bar",
+    label: str = "",
+    autoplay: bool = False,
+    keyboard: bool = True,
+    kit: Any = None,
+) -> LooperState:
+    """Mount the looping player with ``pattern`` as the groove; returns what the browser reported.
+
+    ``pattern``: a ``DrumPattern``, hits [T, 9] (bool/0-1 array or nested lists), or a list of
+    per-step lists of class indices.  ``qpm`` changes the tempo live.  ``switch_at``: "bar" or
+    "beat", where a new groove takes over.  ``key`` must stay the same across reruns (one player
+    per screen).  ``kit``: a ``drumkit.DrumKit`` (default: the app's soundfont, rendered once).
+    Raises the audio module's ``AudioError`` / ``drumkit.KitError`` when no drum kit can be made.
+    """
+    import streamlit as st
+
+    from musicvae.media import drumkit
+
+    if switch_at not in SWITCH_AT:
+        raise ValueError(f"switch_at must be one of {SWITCH_AT}, got {switch_at!r}")
+    groove = pattern_data(pattern, velocities, offsets)
+    kit = kit or drumkit.load_kit()
+    previous = st.session_state.get(key)
+    held = previous.get("kit") if isinstance(previous, dict) else None
+    data = {
+        "pattern": groove,
+        "qpm": float(qpm),
+        "switch_at": switch_at,
+        "label": str(label),
+        "kit_id": kit.key,
+        "kit": None if held == kit.key else drumkit.kit_payload(kit),
+        "autoplay": bool(autoplay),
+        "keyboard": bool(keyboard),
+    }
+    result = _component()(
+        key=key,
+        data=data,
+        default={"playing": False, "kit": None},
+        on_playing_change=_ignore,
+        on_kit_change=_ignore,
+        on_command_change=_ignore,
+        height="content",
+    )
+    return LooperState(
+        playing=bool(result.get("playing")),
+        kit_loaded=result.get("kit") == kit.key,
+        command=result.get("command"),
+        pattern_id=groove["id"],
+    )
+
+
+def _ignore() -> None:
+    """State and trigger names need a callback to be kept; the app reads them from the result."""

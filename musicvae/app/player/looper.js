@@ -1,0 +1,523 @@
+// The MusicVAE looper: one Web Audio drum loop per page that survives Streamlit reruns.
+//
+// The audio lives in a window-level singleton (window.__musicvaeLooper), not in the element:
+// each mount of the component (a rerun, new data, a remount with the same key) only hands the
+// singleton its data.  A look-ahead scheduler on the audio clock (a 25 ms timer, 100 ms ahead)
+// starts one AudioBufferSourceNode per hit from a kit of one-shot samples rendered by FluidSynth
+// on the server.  A new groove waits as "pending" and takes over at the next bar line (or beat):
+// the step counter and the clock run on, so nothing restarts and nothing stops.
+//
+// For tests and measurements the singleton keeps ring buffers:
+//   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits}
+//   switches : {audioTime, perfTime, pos, from, to}         (a pending groove took over)
+//   arrivals : {perfTime, patternId, kind}                  (data reached the component)
+// and currentStep(), state(), level().
+
+const VERSION = 3;
+const LOOKAHEAD = 0.1; // seconds scheduled ahead of the audio clock
+const TICK_MS = 25; // scheduler period
+const START_DELAY = 0.06; // first step after pressing play
+const LOG_CAP = 8192;
+const STEPS_PER_BAR = 16;
+const STEPS_PER_BEAT = 4;
+const HATS = new Set([2, 3]); // closed and open hi-hat share FluidSynth's exclusive class: one cuts the other
+const OPEN_HAT = 3;
+
+function ring(array, entry) {
+  array.push(entry);
+  if (array.length > LOG_CAP + 1024) array.splice(0, 1024);
+}
+
+function dataUrlBytes(url) {
+  const b64 = url.slice(url.indexOf(",") + 1);
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes.buffer;
+}
+
+function makeTimer(callback) {
+  // A worker's timer keeps ticking when the main thread's timers are throttled (background tab).
+  try {
+    const source = "let id=null;onmessage=(e)=>{if(e.data==='start'){if(id===null)id=setInterval(()=>postMessage(0)," +
+      TICK_MS + ");}else{clearInterval(id);id=null;}};";
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+    const worker = new Worker(url);
+    worker.onmessage = callback;
+    return { start: () => worker.postMessage("start"), stop: () => worker.postMessage("stop"), kind: "worker" };
+  } catch (error) {
+    let id = null;
+    return {
+      start: () => { if (id === null) id = setInterval(callback, TICK_MS); },
+      stop: () => { clearInterval(id); id = null; },
+      kind: "interval",
+    };
+  }
+}
+
+class Looper {
+  constructor() {
+    this.version = VERSION;
+    this.ctx = null;
+    this.master = null;
+    this.analyser = null;
+    this.kits = new Map(); // id -> {layers, buffers[c][l]}
+    this.kitLoading = new Map(); // id -> Promise
+    this.kitId = null;
+    this.kitRequested = new Set();
+    this.pattern = null; // {id, steps, events: [[cls, vel, off], ...] per step}
+    this.pending = null; // {pattern, at}
+    this.qpm = 120;
+    this.playing = false;
+    this.startTime = 0;
+    this.nextTime = 0;
+    this.pos = 0;
+    this.active = []; // {src, gain, cls, start, end}
+    this.log = [];
+    this.switches = [];
+    this.arrivals = [];
+    this.events = []; // play/stop/resync
+    this.views = new Set();
+    this.host = null; // the latest mounted instance: {setStateValue, setTriggerValue, keyboard}
+    this.lastStep = -1;
+    this.timer = makeTimer(() => this.tick());
+    this.frame = null;
+    this.stopTimer = null;
+    this.onKey = (event) => this.key(event);
+    document.addEventListener("keydown", this.onKey);
+  }
+
+  // -- audio graph ------------------------------------------------------------------------
+  ensureContext() {
+    if (this.ctx) return this.ctx;
+    const Context = window.AudioContext || window.webkitAudioContext;
+    this.ctx = new Context({ latencyHint: "interactive" });
+    this.master = this.ctx.createGain();
+    this.master.gain.value = 0.8;
+    const limiter = this.ctx.createDynamicsCompressor(); // overlapping hits must not clip
+    limiter.threshold.value = -3;
+    limiter.knee.value = 0;
+    limiter.ratio.value = 20;
+    limiter.attack.value = 0.002;
+    limiter.release.value = 0.1;
+    this.analyser = this.ctx.createAnalyser();
+    this.analyser.fftSize = 2048;
+    this.master.connect(limiter);
+    limiter.connect(this.analyser);
+    this.analyser.connect(this.ctx.destination);
+    return this.ctx;
+  }
+
+  level() {
+    // RMS of the last ~46 ms of output: lets a test check that sound comes out
+    if (!this.analyser) return 0;
+    const data = new Float32Array(this.analyser.fftSize);
+    this.analyser.getFloatTimeDomainData(data);
+    let sum = 0;
+    for (const x of data) sum += x * x;
+    return Math.sqrt(sum / data.length);
+  }
+
+  loadKit(kit) {
+    if (this.kits.has(kit.id)) return Promise.resolve(this.kits.get(kit.id));
+    if (this.kitLoading.has(kit.id)) return this.kitLoading.get(kit.id);
+    const ctx = this.ensureContext();
+    const promise = Promise.all(kit.samples.map((row) => Promise.all(
+      row.map((url) => ctx.decodeAudioData(dataUrlBytes(url)))))).then((buffers) => {
+      const loaded = { id: kit.id, layers: kit.layers, buffers };
+      this.kits.set(kit.id, loaded);
+      this.kitLoading.delete(kit.id);
+      return loaded;
+    });
+    this.kitLoading.set(kit.id, promise);
+    return promise;
+  }
+
+  get kit() {
+    return this.kits.get(this.kitId) || null;
+  }
+
+  // -- data from Python -------------------------------------------------------------------
+  receive(data, host) {
+    const now = performance.now();
+    this.host = host;
+    if (typeof data.qpm === "number" && data.qpm > 0) this.qpm = Math.min(400, Math.max(20, data.qpm));
+    if (data.kit_id) {
+      this.kitId = data.kit_id;
+      if (data.kit) {
+        this.loadKit(data.kit).then(() => host.setStateValue("kit", data.kit.id))
+          .catch((error) => console.error("musicvae looper: kit decode failed", error));
+      } else if (!this.kits.has(data.kit_id) && !this.kitLoading.has(data.kit_id) && !this.kitRequested.has(data.kit_id)) {
+        this.kitRequested.add(data.kit_id); // Python believes we hold it (e.g. a reconnect): ask once
+        host.setStateValue("kit", null);
+      }
+    }
+    const pattern = data.pattern;
+    if (pattern && Array.isArray(pattern.events) && pattern.steps > 0) {
+      const switchAt = data.switch_at === "beat" ? "beat" : "bar";
+      if (this.pattern && pattern.id === this.pattern.id) {
+        if (this.pending) ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "cancel" });
+        this.pending = null; // back to what plays: drop the queued groove
+      } else if (!this.pending || this.pending.pattern.id !== pattern.id || this.pending.at !== switchAt) {
+        const compiled = this.compile(pattern);
+        if (!this.pattern || !this.playing) {
+          this.pattern = compiled;
+          this.pending = null;
+          ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "immediate" });
+        } else {
+          this.pending = { pattern: compiled, at: switchAt };
+          ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "pending" });
+        }
+      }
+    }
+    if (data.autoplay && !this.playing && !this.autoplayed) {
+      this.autoplayed = true;
+      this.play();
+    }
+    this.render();
+  }
+
+  compile(pattern) {
+    const events = Array.from({ length: pattern.steps }, () => []);
+    for (const [step, cls, vel, off] of pattern.events) {
+      if (step < 0 || step >= pattern.steps) continue;
+      const offset = Math.max(-0.5, Math.min(0.5, Number(off) || 0));
+      events[step].push([cls | 0, Math.max(1, Math.min(127, vel | 0)), offset]);
+    }
+    return { id: String(pattern.id), steps: pattern.steps | 0, events };
+  }
+
+  // -- transport ---------------------------------------------------------------------------
+  play() {
+    const ctx = this.ensureContext();
+    if (ctx.state !== "running") ctx.resume();
+    if (this.playing) return;
+    if (this.pending) {
+      this.pattern = this.pending.pattern;
+      this.pending = null;
+    }
+    this.playing = true;
+    this.pos = 0;
+    this.startTime = ctx.currentTime + START_DELAY;
+    this.nextTime = this.startTime;
+    ring(this.events, { kind: "play", audioTime: this.startTime, perfTime: performance.now() });
+    this.timer.start();
+    this.tick();
+    this.animate();
+    this.report();
+  }
+
+  stop() {
+    if (!this.playing) return;
+    this.playing = false;
+    this.timer.stop();
+    const now = this.ctx.currentTime;
+    for (const hit of this.active) this.fade(hit, now);
+    this.active = [];
+    ring(this.events, { kind: "stop", audioTime: now, perfTime: performance.now() });
+    this.lastStep = -1;
+    this.render();
+    this.report();
+  }
+
+  toggle() {
+    if (this.playing) this.stop();
+    else this.play();
+  }
+
+  report() {
+    if (this.host) {
+      try { this.host.setStateValue("playing", this.playing); } catch (error) { /* unmounted */ }
+    }
+  }
+
+  stepSeconds() {
+    return 60 / this.qpm / STEPS_PER_QUARTER_NOTE;
+  }
+
+  // -- the scheduler -----------------------------------------------------------------------
+  tick() {
+    if (!this.playing || !this.ctx) return;
+    const now = this.ctx.currentTime;
+    if (this.nextTime < now - this.stepSeconds()) {
+      // the timer starved (a frozen tab): skip what is past instead of firing it all at once
+      ring(this.events, { kind: "resync", audioTime: now, late: now - this.nextTime, perfTime: performance.now() });
+      while (this.nextTime < now) {
+        this.nextTime += this.stepSeconds();
+        this.pos += 1;
+      }
+    }
+    const horizon = now + LOOKAHEAD;
+    while (this.nextTime < horizon) this.scheduleStep(this.nextTime);
+    this.prune(now);
+  }
+
+  scheduleStep(time) {
+    if (this.pending) {
+      const unit = this.pending.at === "beat" ? STEPS_PER_BEAT : STEPS_PER_BAR;
+      if (this.pos % unit === 0) {
+        const from = this.pattern ? this.pattern.id : null;
+        this.pattern = this.pending.pattern;
+        this.pending = null;
+        ring(this.switches, { audioTime: time, perfTime: performance.now(), pos: this.pos, from, to: this.pattern.id });
+      }
+    }
+    const dur = this.stepSeconds();
+    let hits = 0;
+    let step = -1;
+    if (this.pattern) {
+      step = this.pos % this.pattern.steps;
+      const kit = this.kit;
+      for (const [cls, vel, off] of this.pattern.events[step]) {
+        // a hit pushed early never sounds before the loop started (nor in the past)
+        const at = Math.max(time + off * dur, this.startTime, this.ctx.currentTime);
+        if (kit && this.hit(kit, cls, vel, at)) hits += 1;
+      }
+    }
+    ring(this.log, { audioTime: time, step, pos: this.pos, patternId: this.pattern ? this.pattern.id : null, dur, hits });
+    this.nextTime = time + dur;
+    this.pos += 1;
+  }
+
+  hit(kit, cls, vel, when) {
+    const row = kit.buffers[cls];
+    if (!row) return false;
+    // the softest layer at least as loud as the hit, scaled down (the loudest one for the hardest hits)
+    let layer = kit.layers.length - 1;
+    for (let i = kit.layers.length - 1; i >= 0; i--) if (kit.layers[i] >= vel) layer = i;
+    const ctx = this.ctx;
+    const src = ctx.createBufferSource();
+    src.buffer = row[layer];
+    const gain = ctx.createGain();
+    gain.gain.value = Math.min(2.5, Math.pow(vel / kit.layers[layer], 2));
+    src.connect(gain);
+    gain.connect(this.master);
+    if (HATS.has(cls)) {
+      for (const other of this.active) {
+        if (other.cls === OPEN_HAT && other.start < when && other.end > when) this.fade(other, when);
+      }
+    }
+    src.start(when);
+    this.active.push({ src, gain, cls, start: when, end: when + src.buffer.duration });
+    return true;
+  }
+
+  fade(hit, at) {
+    try {
+      const t = Math.max(at, this.ctx.currentTime);
+      hit.gain.gain.cancelScheduledValues(t);
+      hit.gain.gain.setValueAtTime(hit.gain.gain.value, t);
+      hit.gain.gain.linearRampToValueAtTime(0, t + 0.015);
+      hit.src.stop(t + 0.02);
+      hit.end = t + 0.02;
+    } catch (error) { /* already stopped */ }
+  }
+
+  prune(now) {
+    if (this.active.length > 64) this.active = this.active.filter((hit) => hit.end > now);
+  }
+
+  // -- what plays now ------------------------------------------------------------------------
+  current() {
+    if (!this.playing || !this.ctx) return null;
+    const now = this.ctx.currentTime;
+    for (let i = this.log.length - 1; i >= 0 && i >= this.log.length - 64; i--) {
+      if (this.log[i].audioTime <= now) return this.log[i];
+    }
+    return null;
+  }
+
+  currentStep() {
+    const entry = this.current();
+    return entry ? entry.step : -1;
+  }
+
+  state() {
+    return {
+      playing: this.playing,
+      step: this.currentStep(),
+      patternId: this.pattern ? this.pattern.id : null,
+      pendingId: this.pending ? this.pending.pattern.id : null,
+      switchAt: this.pending ? this.pending.at : null,
+      qpm: this.qpm,
+      kitId: this.kitId,
+      kitLoaded: this.kits.has(this.kitId),
+      context: this.ctx ? this.ctx.state : "none",
+      audioTime: this.ctx ? this.ctx.currentTime : 0,
+      timer: this.timer.kind,
+      views: this.views.size,
+    };
+  }
+
+  animate() {
+    if (this.frame !== null) return;
+    const frame = () => {
+      this.frame = null;
+      const entry = this.current();
+      const step = entry ? entry.step : -1;
+      if (step !== this.lastStep) {
+        this.lastStep = step;
+        this.render(entry);
+        window.dispatchEvent(new CustomEvent("musicvae-looper-step", {
+          detail: { step, patternId: entry ? entry.patternId : null } }));
+      }
+      if (this.playing) this.frame = requestAnimationFrame(frame);
+    };
+    this.frame = requestAnimationFrame(frame);
+  }
+
+  // -- views (one per mounted element) -------------------------------------------------------
+  render(entry) {
+    entry = entry === undefined ? this.current() : entry;
+    for (const view of this.views) view.update(this, entry);
+  }
+
+  attach(view) {
+    this.views.add(view);
+    if (this.stopTimer !== null) {
+      clearTimeout(this.stopTimer);
+      this.stopTimer = null;
+    }
+  }
+
+  detach(view) {
+    // A rerun calls the cleanup and mounts again at once; only a player gone for good stops.
+    setTimeout(() => {
+      if (!view.root.isConnected) this.views.delete(view);
+      if (this.views.size === 0 && this.stopTimer === null) {
+        this.stopTimer = setTimeout(() => {
+          this.stopTimer = null;
+          if (this.views.size === 0) this.stop();
+        }, 1500);
+      }
+    }, 0);
+  }
+
+  // -- keyboard ------------------------------------------------------------------------------
+  key(event) {
+    if (!this.host || !this.host.keyboard || this.views.size === 0) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const target = (event.composedPath && event.composedPath()[0]) || event.target;
+    if (isTyping(target)) return;
+    const arrows = { ArrowLeft: "left", ArrowRight: "right", ArrowUp: "up", ArrowDown: "down" };
+    if (event.key === " " || event.code === "Space") {
+      if (isClickable(target) || event.repeat) return; // space clicks a focused button itself
+      event.preventDefault();
+      this.toggle();
+    } else if ((event.key === "n" || event.key === "N") && !event.repeat) {
+      this.send("new");
+    } else if (arrows[event.key]) {
+      event.preventDefault();
+      this.send(arrows[event.key]);
+    }
+  }
+
+  send(command) {
+    try {
+      this.host.setTriggerValue("command", command);
+    } catch (error) {
+      console.error("musicvae looper: could not send", command, error);
+    }
+  }
+}
+
+const STEPS_PER_QUARTER_NOTE = 4;
+const TYPING_ROLES = new Set(["slider", "textbox", "searchbox", "combobox", "spinbutton", "listbox", "option",
+  "radio", "radiogroup", "tab", "tablist", "menuitem", "menu", "grid", "gridcell", "switch", "checkbox"]);
+
+function isTyping(el) {
+  if (!el || !el.tagName) return false;
+  const tag = el.tagName.toUpperCase();
+  if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable) return true;
+  const role = el.getAttribute && el.getAttribute("role");
+  return Boolean(role && TYPING_ROLES.has(role));
+}
+
+function isClickable(el) {
+  if (!el || !el.tagName) return false;
+  const tag = el.tagName.toUpperCase();
+  return tag === "BUTTON" || tag === "A" || tag === "SUMMARY" || (el.getAttribute && el.getAttribute("role") === "button");
+}
+
+function looper() {
+  const existing = window.__musicvaeLooper;
+  if (existing && existing.version === VERSION) return existing;
+  if (existing) { // an older copy of this file (the app was edited while the page stayed open)
+    try {
+      existing.stop();
+      document.removeEventListener("keydown", existing.onKey);
+      if (existing.ctx) existing.ctx.close();
+    } catch (error) { /* gone */ }
+  }
+  const created = new Looper();
+  window.__musicvaeLooper = created;
+  return created;
+}
+
+class View {
+  constructor(parent) {
+    this.root = document.createElement("div");
+    this.root.className = "mv-looper";
+    this.root.innerHTML =
+      '<button type="button" class="mv-play" aria-label="Play" title="Play / stop (space)">' +
+      '<span class="mv-icon">&#9654;</span><span class="mv-text">Play</span></button>' +
+      '<div class="mv-side"><div class="mv-label"></div>' +
+      '<div class="mv-steps" aria-hidden="true"></div>' +
+      '<div class="mv-status" aria-live="polite"></div></div>';
+    parent.appendChild(this.root);
+    this.button = this.root.querySelector(".mv-play");
+    this.icon = this.root.querySelector(".mv-icon");
+    this.text = this.root.querySelector(".mv-text");
+    this.label = this.root.querySelector(".mv-label");
+    this.status = this.root.querySelector(".mv-status");
+    const steps = this.root.querySelector(".mv-steps");
+    this.cells = [];
+    for (let i = 0; i < STEPS_PER_BAR; i++) {
+      const cell = document.createElement("span");
+      cell.className = i % STEPS_PER_BEAT === 0 ? "mv-cell mv-beat" : "mv-cell";
+      steps.appendChild(cell);
+      this.cells.push(cell);
+    }
+    this.lit = -1;
+    this.button.addEventListener("click", () => window.__musicvaeLooper.toggle());
+  }
+
+  update(player, entry) {
+    const playing = player.playing;
+    this.root.dataset.playing = playing ? "true" : "false";
+    this.button.setAttribute("aria-label", playing ? "Stop" : "Play");
+    this.button.setAttribute("aria-pressed", playing ? "true" : "false");
+    this.icon.innerHTML = playing ? "&#9632;" : "&#9654;";
+    this.text.textContent = playing ? "Stop" : "Play";
+    const step = entry && entry.step >= 0 ? entry.step : -1;
+    this.root.dataset.step = String(step);
+    const cell = step >= 0 ? step % STEPS_PER_BAR : -1;
+    if (cell !== this.lit) {
+      if (this.lit >= 0) this.cells[this.lit].classList.remove("mv-on");
+      if (cell >= 0) this.cells[cell].classList.add("mv-on");
+      this.lit = cell;
+    }
+    const bars = player.pattern ? Math.ceil(player.pattern.steps / STEPS_PER_BAR) : 0;
+    let status = "";
+    if (!player.kits.has(player.kitId)) status = "loading the drum kit…";
+    else if (step >= 0) status = `bar ${Math.floor(step / STEPS_PER_BAR) + 1}/${bars} · beat ${Math.floor((step % STEPS_PER_BAR) / STEPS_PER_BEAT) + 1}`;
+    else status = `${Math.round(player.qpm)} qpm`;
+    if (player.pending) status += ` · next groove at the next ${player.pending.at}`;
+    if (this.status.textContent !== status) this.status.textContent = status;
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue, setTriggerValue } = component;
+  const player = looper();
+  let root = parentElement.querySelector(".mv-looper");
+  let view = root && root.__view;
+  if (!view) {
+    view = new View(parentElement);
+    view.root.__view = view;
+  }
+  view.label.textContent = (data && data.label) || "";
+  player.attach(view);
+  player.receive(data || {}, { setStateValue, setTriggerValue, keyboard: !(data && data.keyboard === false) });
+  return () => player.detach(view);
+}
