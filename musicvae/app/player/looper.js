@@ -65,6 +65,7 @@ class Looper {
     this.kitLoading = new Map(); // id -> Promise
     this.kitId = null;
     this.kitRequested = new Set();
+    this.kitLoadedAt = null; // performance.now() when the first kit was decoded (page load -> playable)
     this.pattern = null; // {id, steps, events: [[cls, vel, off], ...] per step}
     this.pending = null; // {pattern, at}
     this.qpm = 120;
@@ -127,6 +128,7 @@ class Looper {
       const loaded = { id: kit.id, layers: kit.layers, buffers };
       this.kits.set(kit.id, loaded);
       this.kitLoading.delete(kit.id);
+      if (this.kitLoadedAt === null) this.kitLoadedAt = performance.now();
       return loaded;
     });
     this.kitLoading.set(kit.id, promise);
@@ -342,6 +344,7 @@ class Looper {
       qpm: this.qpm,
       kitId: this.kitId,
       kitLoaded: this.kits.has(this.kitId),
+      kitLoadedAt: this.kitLoadedAt,
       context: this.ctx ? this.ctx.state : "none",
       audioTime: this.ctx ? this.ctx.currentTime : 0,
       timer: this.timer.kind,
