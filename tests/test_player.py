@@ -84,6 +84,33 @@ def test_kit_payload_is_data_urls_of_wavs(kit):
     assert drumkit.kit_payload(kit) is payload  # encoded once
 
 
+def _envelope(samples: np.ndarray, block: int = 220) -> np.ndarray:
+    n = len(samples) // block * block
+    return np.sqrt((samples[:n].reshape(-1, block) ** 2).mean(axis=1))
+
+
+def test_kit_sounds_like_the_fluidsynth_render(kit):
+    """The looper's mix (layers, velocity gains, hi-hat choke) follows the WAV export's FluidSynth
+    render: the same 10 ms loudness envelope, at one level ratio whatever the velocities."""
+    synth = audio.default_synth()
+    hits = np.zeros((32, NUM_CLASSES), dtype=bool)
+    hits[0::4, 0] = hits[4::8, 1] = hits[0::2, 2] = hits[::4, 8] = True
+    hits[3::8, 2], hits[3::8, 3] = False, True  # open hats, cut by the next closed hat
+    hits[7, 4] = hits[12, 5] = hits[14, 6] = hits[0, 7] = True
+    rng = np.random.default_rng(3)
+    ratios = []
+    for velocity in (50, 80, 110, None):
+        grid = rng.integers(30, 128, size=hits.shape) if velocity is None else np.full(hits.shape, velocity)
+        groove = DrumPattern(hits, np.where(hits, grid, 0).astype(np.uint8))
+        events, seconds = audio.pattern_events(groove, 120)
+        reference = _envelope(synth.render_events(events, seconds, loop=False))
+        played = _envelope(drumkit.mix_pattern(kit, groove, 120))[: len(reference)]
+        reference = reference[: len(played)]
+        assert np.corrcoef(played, reference)[0, 1] > 0.95, velocity
+        ratios.append(played.sum() / reference.sum())
+    assert max(ratios) / min(ratios) < 1.1, ratios
+
+
 def test_pattern_data_forms():
     steps = [[0], [2], [1, 2], []]
     data = pattern_data(steps)

@@ -214,3 +214,38 @@ def kit_payload(kit: DrumKit | None = None) -> dict:
 
 def kit_id(kit: DrumKit | None = None) -> str:
     return (kit or load_kit()).key
+
+
+HI_HATS = (2, 3)  # closed and open hi-hat: FluidSynth's exclusive class, a hat hit cuts a ringing open hat
+OPEN_HAT = 3
+CHOKE_SECONDS = 0.015
+
+
+def layer_for(velocity: int, layers: tuple[int, ...] = LAYERS) -> tuple[int, float]:
+    """(layer index, gain) for a hit: the softest layer at least as loud as the hit (the loudest
+    for harder hits), scaled by ``(velocity / layer) ** 2``; ``looper.js`` does the same."""
+    index = next((i for i, layer in enumerate(layers) if layer >= velocity), len(layers) - 1)
+    return index, min(2.5, (float(velocity) / layers[index]) ** 2)
+
+
+def mix_pattern(kit: DrumKit, pattern, qpm: float) -> np.ndarray:
+    """What the browser looper plays for one pass of ``pattern`` at ``qpm``, mixed offline (float32
+    mono at the kit's rate, tails kept): the kit's samples at each hit, velocity layers and gains,
+    hi-hat choke.  For tests and for comparing the looper with the WAV export."""
+    rate = kit.sample_rate
+    step = 60.0 / float(qpm) / 4
+    velocities = pattern.velocity_grid()
+    hits = sorted((int(round(t * step * rate)), int(t), int(c)) for t, c in zip(*np.nonzero(pattern.hits), strict=True))
+    ends = [start + len(kit.samples[c][layer_for(int(velocities[t, c]), kit.layers)[0]]) for start, t, c in hits]
+    out = np.zeros(max(ends, default=0) + 1, dtype=np.float32)
+    for i, (start, t, c) in enumerate(hits):
+        layer, gain = layer_for(int(velocities[t, c]), kit.layers)
+        one = kit.samples[c][layer] * np.float32(gain)
+        if c == OPEN_HAT:  # cut by the next hat hit after it
+            cut = next((s for s, _, other in hits[i + 1:] if other in HI_HATS and s > start), None)
+            if cut is not None and cut - start < len(one):
+                fade = int(CHOKE_SECONDS * rate)
+                one = one[: cut - start + fade].copy()
+                one[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[-len(one):]
+        out[start:start + len(one)] += one
+    return out
