@@ -35,6 +35,7 @@ TIMEOUT_MS = 60_000
 TOLERANCE = 0.001  # seconds: how far apart two scheduled 16ths may be beyond one 16th
 
 APP_SCRIPT = '''
+import numpy as np
 import streamlit as st
 from test_player_browser import groove
 from musicvae.app.player import looper
@@ -44,9 +45,15 @@ seed = st.slider("Groove", 0, 200, 0, key="groove")
 qpm = st.slider("Tempo", 60, 200, 120, key="qpm")
 switch_at = st.radio("Switch at", ["bar", "beat"], key="switch_at", horizontal=True)
 in_column = st.checkbox("Player in a column", key="in_column")  # moves (remounts) the element
+push = st.checkbox("Push", key="push")  # per-hit offsets: step 0 early, off-beat 8ths late
 pattern = groove(seed)
+offsets = None
+if push:
+    offsets = np.zeros((64, 9))
+    offsets[0::16] = -0.4
+    offsets[2::4] = 0.3
 with st.columns(2)[1] if in_column else st.container():
-    state = looper(pattern, qpm, key="looper", label=f"Groove {seed}", switch_at=switch_at)
+    state = looper(pattern, qpm, key="looper", label=f"Groove {seed}", switch_at=switch_at, offsets=offsets)
 st.caption(f"pattern {state.pattern_id} · playing {state.playing} · kit {state.kit_loaded} · "
            f"command {state.command}")
 if state.command:
@@ -292,3 +299,23 @@ def test_remount_tempo_and_beat_switch(page, app):
     for switch in record["switches"]:
         assert switch["pos"] % 4 == 0, f"a groove took over off the beat: {switch}"
     assert page.get_by_role("button", name="Stop").count() == 1  # one player on the screen
+
+
+def test_offsets_move_hits_and_never_before_the_loop_start(page, app):
+    open_player(page, app)
+    page.get_by_text("Push").click()
+    page.wait_for_function("() => window.__musicvaeLooper.arrivals.length >= 2", timeout=TIMEOUT_MS)
+    press_play(page)
+    page.wait_for_function("() => window.__musicvaeLooper.log.length > 40", timeout=TIMEOUT_MS)
+    log = looper_log(page)["log"]
+    check_continuous(log)
+    start = log[0]["audioTime"]
+    by_pos = {e["pos"]: e for e in log}
+    assert by_pos[0]["times"] and all(t == start for t in by_pos[0]["times"])  # clamped to the loop start
+    dur = log[0]["dur"]
+    for entry in (by_pos[16], by_pos[32]):  # later bar lines: pushed early by 0.4 of a 16th
+        assert entry["times"] and all(abs(t - (entry["audioTime"] - 0.4 * dur)) < 1e-6 for t in entry["times"])
+    for entry in (by_pos[2], by_pos[6], by_pos[18]):  # off-beat 8ths: laid back by 0.3
+        assert entry["times"] and all(abs(t - (entry["audioTime"] + 0.3 * dur)) < 1e-6 for t in entry["times"])
+    for entry in (by_pos[4], by_pos[8]):  # the rest on the grid
+        assert all(abs(t - entry["audioTime"]) < 1e-6 for t in entry["times"])

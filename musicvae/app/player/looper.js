@@ -8,7 +8,8 @@
 // the step counter and the clock run on, so nothing restarts and nothing stops.
 //
 // For tests and measurements the singleton keeps ring buffers:
-//   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits}
+//   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits, times}
+//              (times: the start time of each hit started, after offsets and clamping)
 //   switches : {audioTime, perfTime, pos, from, to}         (a pending groove took over)
 //   arrivals : {perfTime, patternId, kind}                  (data reached the component)
 // and currentStep(), state(), level().
@@ -265,7 +266,7 @@ class Looper {
       }
     }
     const dur = this.stepSeconds();
-    let hits = 0;
+    const times = [];
     let step = -1;
     if (this.pattern) {
       step = this.pos % this.pattern.steps;
@@ -273,10 +274,11 @@ class Looper {
       for (const [cls, vel, off] of this.pattern.events[step]) {
         // a hit pushed early never sounds before the loop started (nor in the past)
         const at = Math.max(time + off * dur, this.startTime, this.ctx.currentTime);
-        if (kit && this.hit(kit, cls, vel, at)) hits += 1;
+        if (kit && this.hit(kit, cls, vel, at)) times.push(at);
       }
     }
-    ring(this.log, { audioTime: time, step, pos: this.pos, patternId: this.pattern ? this.pattern.id : null, dur, hits });
+    ring(this.log, { audioTime: time, step, pos: this.pos, patternId: this.pattern ? this.pattern.id : null, dur,
+      hits: times.length, times });
     this.nextTime = time + dur;
     this.pos += 1;
   }
