@@ -176,6 +176,16 @@ def test_looper_mounts_in_apptest(kit, monkeypatch):
     assert not at.exception, at.exception
     data = _component_data(at)
     assert data["qpm"] == 90.0 and data["switch_at"] == "beat" and data["pattern"]["id"] != first_id
+    assert data["kit"] is not None  # still no word from a browser: the kit goes along again
+
+    at.session_state["player"] = {"playing": True, "kit": kit.key}  # what looper.js reports once decoded
+    at.run()
+    assert not at.exception, at.exception
+    data = _component_data(at)
+    assert data["kit"] is None and data["kit_id"] == kit.key  # a rerun carries the groove only
+    assert len(json.dumps(data)) < 2000
+    state = at.session_state["last_state"]
+    assert state.kit_loaded and state.playing
 
 
 def test_looper_rejects_bad_switch():
