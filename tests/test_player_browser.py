@@ -52,12 +52,14 @@ if push:
     offsets = np.zeros((64, 9))
     offsets[0::16] = -0.4
     offsets[2::4] = 0.3
-with st.columns(2)[1] if in_column else st.container():
-    state = looper(pattern, qpm, key="looper", label=f"Groove {seed}", switch_at=switch_at, offsets=offsets)
-st.caption(f"pattern {state.pattern_id} · playing {state.playing} · kit {state.kit_loaded} · "
-           f"command {state.command}")
-if state.command:
-    st.session_state.setdefault("commands", []).append(state.command)
+hidden = st.checkbox("Hide the player", key="hidden")
+if not hidden:
+    with st.columns(2)[1] if in_column else st.container():
+        state = looper(pattern, qpm, key="looper", label=f"Groove {seed}", switch_at=switch_at, offsets=offsets)
+    st.caption(f"pattern {state.pattern_id} · playing {state.playing} · kit {state.kit_loaded} · "
+               f"command {state.command}")
+    if state.command:
+        st.session_state.setdefault("commands", []).append(state.command)
 st.caption("commands: " + " ".join(st.session_state.get("commands", [])))
 '''
 
@@ -184,7 +186,8 @@ def app(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
     pytest.importorskip("playwright")
-    process, url = start_app(tmp_path_factory.mktemp("looper-app"))
+    folder = tmp_path_factory.mktemp("looper-app")
+    process, url = start_app(folder, {"MUSICVAE_CACHE_DIR": str(folder / "cache")})  # a fresh kit
     yield url
     stop_app(process)
 
@@ -299,6 +302,9 @@ def test_remount_tempo_and_beat_switch(page, app):
     for switch in record["switches"]:
         assert switch["pos"] % 4 == 0, f"a groove took over off the beat: {switch}"
     assert page.get_by_role("button", name="Stop").count() == 1  # one player on the screen
+    page.get_by_text("Hide the player").click()  # a player gone for good (1.5 s) stops the loop
+    page.wait_for_function("() => !window.__musicvaeLooper.state().playing", timeout=TIMEOUT_MS)
+    assert [e["kind"] for e in looper_log(page)["events"]] == ["play", "stop"]
 
 
 def test_offsets_move_hits_and_never_before_the_loop_start(page, app):
