@@ -124,8 +124,8 @@ class Preset:
 
 def load_presets(folder: Path = PRESETS_DIR) -> list[Preset]:
     """The shipped preset grooves (``presets.json`` + MIDI files), through the normal loader."""
-    from musicvae.loader import load_grooves
-    from musicvae.midi_io import InputError
+    from musicvae.midi.loader import load_grooves
+    from musicvae.midi.parse import InputError
 
     index_path = Path(folder) / "presets.json"
     if not index_path.exists():

@@ -130,8 +130,8 @@ def wav_of(pattern: DrumPattern, qpm: float, repeats: int = 1, loop: bool = True
 @st.cache_data(max_entries=64, show_spinner=False)
 def parse_upload(data: bytes, name: str):
     """(LoadedGrooves, None) or (None, the loader's one-sentence reason)."""
-    from musicvae.loader import load_grooves
-    from musicvae.midi_io import InputError
+    from musicvae.midi.loader import load_grooves
+    from musicvae.midi.parse import InputError
 
     try:
         return load_grooves(data, name), None

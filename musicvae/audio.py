@@ -264,7 +264,7 @@ def midi_events(midi_bytes: bytes, qpm: float | None = None) -> tuple[list[NoteE
     Times follow the file's tempo map (120 qpm until its first tempo), rescaled so that the tempo
     at the start becomes ``qpm``; a note without a note-off lasts a 16th note.
     """
-    from musicvae.loader import read_midi
+    from musicvae.midi.loader import read_midi
 
     parsed = read_midi(midi_bytes)
     tempos = [(t, q) for t, q in parsed.tempos]

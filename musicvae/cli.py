@@ -218,7 +218,7 @@ def run_train(args) -> int:
 
 
 def _load_input(path: Path, window: int | None):
-    from musicvae.loader import InputError, load_grooves
+    from musicvae.midi.loader import InputError, load_grooves
 
     try:
         data = path.read_bytes()
@@ -284,7 +284,7 @@ def _attribute_offset(folder: Path, spec: str, z_size: int):
 
 
 def run_inspect(args) -> int:
-    from musicvae.loader import InputError, load_grooves
+    from musicvae.midi.loader import InputError, load_grooves
 
     failures = 0
     for path in args.files:

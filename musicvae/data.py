@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from musicvae.fileio import atomic_open, atomic_write_text
-from musicvae.midi_io import InputError, file_windows
+from musicvae.midi.parse import InputError, file_windows
 from musicvae.pattern import STEPS_PER_BAR
 
 SPLITS = ("train", "validation", "test")

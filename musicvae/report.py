@@ -93,7 +93,7 @@ PROBE_WINDOWS = 8
 
 def regression_probe(model: TrainedModel, gmd_root: Path) -> dict:
     """Greedy reconstruction accuracy and hit F1 of the probe windows (deterministic)."""
-    from musicvae.midi_io import file_windows
+    from musicvae.midi.parse import file_windows
 
     windows = [w for _, w in file_windows((Path(gmd_root) / PROBE_FILE).read_bytes())[:PROBE_WINDOWS]]
     _, mu, _ = model.encode(windows)

@@ -42,7 +42,7 @@ from musicvae.data import (
     list_examples,
 )
 from musicvae.fileio import atomic_open, atomic_write_text
-from musicvae.midi_io import InputError
+from musicvae.midi.parse import InputError
 from musicvae.pattern import STEPS_PER_BAR
 
 FORMAT = "sharded-v1"

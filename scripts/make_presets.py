@@ -25,8 +25,8 @@ from musicvae.data import default_gmd_dir
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from musicvae.loader import load_grooves  # noqa: E402
-from musicvae.midi_io import InputError  # noqa: E402
+from musicvae.midi.loader import load_grooves  # noqa: E402
+from musicvae.midi.parse import InputError  # noqa: E402
 
 PER_STYLE = {"rock": 5, "funk": 4, "latin": 3, "jazz": 3, "hiphop": 3}  # others: 2, or all if fewer
 CREDITS = """# Preset grooves: credits

@@ -8,7 +8,7 @@ import mido
 import numpy as np
 
 from musicvae.data import PrepareSettings, load_split, prepare
-from musicvae.midi_io import file_windows, parse_midi
+from musicvae.midi.parse import file_windows, parse_midi
 
 GROOVE_138 = "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid"  # 27.87 s at 138 bpm = 16 bars
 TEMPO_CHANGE = "drummer10/session1/9_jazz-swing_110_beat_4-4.mid"

@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from musicvae.loader import MAX_FILE_BYTES, load_grooves
-from musicvae.midi_io import MAX_BARS, InputError, InternalError, file_windows, parse_midi
+from musicvae.midi.loader import MAX_FILE_BYTES, load_grooves
+from musicvae.midi.parse import MAX_BARS, InputError, InternalError, file_windows, parse_midi
 from musicvae.pattern import PITCH_TO_CLASS
 
 PPQ = 480

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_loader import BAR, meta, meter, note, piano, rock, smf, tempo, track
 
-from musicvae.loader import load_grooves
-from musicvae.midi_io import InputError, InternalError
+from musicvae.midi.loader import load_grooves
+from musicvae.midi.parse import InputError, InternalError
 
 # Real GMD files of a few sizes (a 1-bar fill, a short beat, a long beat) and one built file that
 # has the structures GMD lacks: several tracks, sysex, running status, meters, a piano part.

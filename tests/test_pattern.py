@@ -74,7 +74,7 @@ def test_midi_round_trip_keeps_hits_and_tempo():
 
 
 def test_midi_round_trip_through_loader():
-    from musicvae.midi_io import file_windows
+    from musicvae.midi.parse import file_windows
 
     rng = np.random.default_rng(1)
     hits = rng.random((64, 9)) < 0.25

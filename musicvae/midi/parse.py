@@ -5,7 +5,7 @@ Quantizing ticks instead of seconds means tempo changes never break the grid (sp
 pitfall): a step is ``round(tick * 4 / ppq)``.  Sections with another meter than 16 steps per
 bar (4/4, 2/2, 8/8) are set aside, and tracks are split at empty bars like Magenta's
 ``extract_drum_tracks`` (gap_bars=1).  The bytes are read by our own forgiving reader
-(:mod:`musicvae.smf`); this module turns its file ticks into beats and meters into sections.
+(:mod:`musicvae.midi.smf`); this module turns its file ticks into beats and meters into sections.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from musicvae.midi.smf import InputError, InternalError, Smf, read_smf
 from musicvae.pattern import NUM_CLASSES, PITCH_TO_CLASS, STEPS_PER_BAR, STEPS_PER_QUARTER, DrumPattern
-from musicvae.smf import InputError, InternalError, Smf, read_smf
 
 __all__ = ["InputError", "InternalError", "ParsedMidi", "parse_midi", "split_sections", "extract_tracks",
            "slice_windows", "file_windows"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicvae.midi_io import (
+from musicvae.midi.parse import (
     _CLASS_OF_PITCH,
     DRUM_CHANNEL,
     MAX_BARS,
@@ -31,8 +31,8 @@ from musicvae.midi_io import (
     slice_windows,
     split_sections,
 )
+from musicvae.midi.smf import MAX_NOTES
 from musicvae.pattern import STEPS_PER_BAR, DrumPattern
-from musicvae.smf import MAX_NOTES
 
 log = logging.getLogger(__name__)
 

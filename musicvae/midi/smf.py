@@ -16,7 +16,7 @@ What it handles, and why:
 - sysex and ``F7`` escape packets, undefined/system status bytes (skipped), data bytes above 127
   (clipped, as writers that emit them mean "loudest"), variable-length numbers over 4 bytes
   (the track is damaged from there on).
-Time stays in file ticks here; :mod:`musicvae.midi_io` turns ticks into beats.
+Time stays in file ticks here; :mod:`musicvae.midi.parse` turns ticks into beats.
 """
 
 from __future__ import annotations
@@ -425,7 +425,7 @@ def read_smf(data: bytes, max_beats: int | None = None, max_notes: int = MAX_NOT
     """Parse a standard MIDI file (or RIFF-wrapped one); InputError when nothing can be read.
 
     ``max_beats`` bounds the time read: note-ons later than that are counted, not kept (for
-    SMPTE files a beat counts as a second here, and :mod:`midi_io` trims in real beats).
+    SMPTE files a beat counts as a second here, and :mod:`musicvae.midi.parse` trims in real beats).
     """
     data = bytes(data)
     reason = sniff(data)

@@ -1,0 +1,1 @@
+"""MIDI in: the forgiving file reader (``smf``), beats and sections (``parse``), the upload loader (``loader``)."""
