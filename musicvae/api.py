@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from musicvae.checkpoint import load_model
-from musicvae.fast import FastMusicVAE
-from musicvae.model import MusicVAE, roll_tensor
-from musicvae.pattern import DEFAULT_QPM, DrumPattern
+from musicvae.model.fast import FastMusicVAE
+from musicvae.model.network import MusicVAE
+from musicvae.pattern import DEFAULT_QPM, DrumPattern, roll_tensor
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"

@@ -144,7 +144,8 @@ def train_examples_per_s(config_name: str, batch: int, repeats: int) -> float:
     import torch
 
     from musicvae.configs import get_config
-    from musicvae.model import MusicVAE, compute_loss
+    from musicvae.model.network import MusicVAE
+    from musicvae.model.objective import compute_loss
     from musicvae.train import clip_gradients
 
     hp = get_config(config_name).hparams
@@ -298,8 +299,8 @@ def scaling(model, repeats: int, gmd: Path | None, threads: int) -> dict[str, li
     """Time vs batch size (decode, encode), vs grid cells, vs windows in ``prepare``."""
     import torch
 
-    from musicvae.fast import FastMusicVAE
-    from musicvae.model import roll_tensor
+    from musicvae.model.fast import FastMusicVAE
+    from musicvae.pattern import roll_tensor
 
     fast = getattr(model, "fast", None) or FastMusicVAE(model.model)
     out: dict[str, list[dict]] = {"batch": [], "grid": [], "prepare": []}
@@ -403,7 +404,7 @@ def run_bench(args) -> int:
     from musicvae.api import TrainedModel
     from musicvae.checkpoint import model_meta, resolve_model_dir, write_model_files
     from musicvae.configs import get_config
-    from musicvae.model import MusicVAE
+    from musicvae.model.network import MusicVAE
 
     quick = args.quick
     threads = args.threads or (1 if quick else os.cpu_count() or 1)  # quick: a smoke test, spare the machine

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from musicvae.configs import Config, HParams, get_config
 from musicvae.fileio import atomic_folder
-from musicvae.model import MusicVAE
+from musicvae.model.network import MusicVAE
 
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

@@ -361,7 +361,7 @@ def run_directions(args) -> int:
 
 def run_info(args) -> int:
     from musicvae.configs import CONFIGS, get_config
-    from musicvae.model import MusicVAE
+    from musicvae.model.network import MusicVAE
 
     if args.list:
         for name, config in CONFIGS.items():

@@ -60,6 +60,20 @@ def roll_from_tokens(tokens: np.ndarray) -> np.ndarray:
     return np.concatenate([hits, silent], axis=-1).astype(np.float32)
 
 
+def roll_tensor(tokens):
+    """Tokens [B, T] (a torch tensor) -> encoder roll [B, T, 10]: the torch twin of :func:`roll_from_tokens`.
+
+    torch is imported here, not at the top: the caller holds a tensor, so it is loaded already, and
+    everything that only needs patterns (the loader, the app's pages) stays free of it.
+    """
+    import torch
+
+    bits = torch.arange(ROLL_DEPTH - 1, device=tokens.device)
+    hits = ((tokens[..., None] >> bits) & 1).float()
+    silent = (tokens == 0).float()[..., None]
+    return torch.cat([hits, silent], dim=-1)
+
+
 @dataclass
 class DrumPattern:
     """A drum groove on the 16th-note grid.

@@ -26,8 +26,9 @@ from musicvae.configs import Config
 from musicvae.data import fingerprint, is_sharded, load_split, read_windows
 from musicvae.distributed import DistContext
 from musicvae.fileio import atomic_folder
-from musicvae.model import MusicVAE, compute_loss, learning_rate_at, roll_tensor
-from musicvae.pattern import CLASS_NAMES, NUM_CLASSES, hits_from_tokens
+from musicvae.model.network import MusicVAE
+from musicvae.model.objective import compute_loss, learning_rate_at
+from musicvae.pattern import CLASS_NAMES, NUM_CLASSES, hits_from_tokens, roll_tensor
 from musicvae.quality import f1_from_counts
 from musicvae.shards import ShardedSplit, ShardStream
 

@@ -18,7 +18,7 @@ import torch
 
 from musicvae.checkpoint import load_model
 from musicvae.configs import get_config
-from musicvae.model import MusicVAE
+from musicvae.model.network import MusicVAE
 
 
 def z_sensitivity(model: MusicVAE, seed: int = 0, batch: int = 32) -> float:

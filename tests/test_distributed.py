@@ -25,7 +25,7 @@ from musicvae import checkpoint as ckpt
 from musicvae.api import TrainedModel
 from musicvae.configs import get_config
 from musicvae.distributed import resolve_device, step_seed
-from musicvae.model import MusicVAE
+from musicvae.model.network import MusicVAE
 from musicvae.train import TrainingError, train
 
 TINY = "tiny-hier-drums_4bar"

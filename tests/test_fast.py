@@ -15,8 +15,9 @@ import torch
 
 from musicvae.bench import KEYS, flops_per_example
 from musicvae.configs import get_config
-from musicvae.fast import FastMusicVAE
-from musicvae.model import MusicVAE, roll_tensor
+from musicvae.model.fast import FastMusicVAE
+from musicvae.model.network import MusicVAE
+from musicvae.pattern import roll_tensor
 
 CASES = {
     "hierarchical": {},
@@ -143,7 +144,7 @@ def test_numpy_path_holds_openblas_to_one_thread():
     """The numpy loop runs under one OpenBLAS thread (threadpoolctl) and restores the count after."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from musicvae import fast
+    from musicvae.model import fast
 
     if fast._BLAS_THREADS is None:
         pytest.skip("numpy is not linked against OpenBLAS here")

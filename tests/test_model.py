@@ -8,15 +8,8 @@ import pytest
 import torch
 
 from musicvae.configs import get_config, parse_hparams
-from musicvae.model import (
-    LSTMLayer,
-    MusicVAE,
-    beta_at,
-    compute_loss,
-    kl_divergence,
-    learning_rate_at,
-    sampling_probability,
-)
+from musicvae.model.network import LSTMLayer, MusicVAE
+from musicvae.model.objective import beta_at, compute_loss, kl_divergence, learning_rate_at, sampling_probability
 
 
 def tiny(**overrides) -> MusicVAE:

@@ -11,7 +11,7 @@ from musicvae import checkpoint as ckpt
 from musicvae.augment import BODY_MASK, CYMBAL_MASK, augment_batch, corrupt, swap_bits, training_batch
 from musicvae.configs import get_config
 from musicvae.data import load_split
-from musicvae.model import learning_rate_at
+from musicvae.model.objective import learning_rate_at
 from musicvae.pattern import hits_from_tokens
 from musicvae.quality import bar_repetition, degenerate_mask, nearest_windows, retrieval_baseline
 from musicvae.train import train
@@ -93,7 +93,7 @@ def test_cosine_schedule_warms_up_and_ends_at_the_floor():
 
 
 def test_glorot_conductor_init_lets_z_move_the_bars():
-    from musicvae.model import MusicVAE
+    from musicvae.model.network import MusicVAE
 
     z = torch.randn(8, 16)
     spreads = {}

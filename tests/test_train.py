@@ -38,7 +38,7 @@ def test_tiny_model_overfits_a_few_windows(small_data, tmp_path):
 
 
 def _fresh(config):
-    from musicvae.model import MusicVAE
+    from musicvae.model.network import MusicVAE
 
     torch.manual_seed(0)
     return MusicVAE(config.hparams).eval()

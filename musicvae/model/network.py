@@ -1,7 +1,8 @@
 """The MusicVAE network in PyTorch: BiLSTM encoder, flat or hierarchical categorical decoder.
 
 The model knows tensors only: encoder input is the 10-dim roll, decoder tokens are 0..511
-(see ``pattern.py``).  Spec references (§2.x) point to ``shared/docs/musicvae_spec.md``.
+(``musicvae/pattern.py`` defines both, and turns tokens into the roll).  Spec references (§2.x)
+point to ``shared/docs/musicvae_spec.md``.  The loss is in ``objective.py``.
 
 Whole sequences (encoder, teacher-forced decoder, conductor) run through ``nn.LSTM``, one
 module per layer so that input dropout hits every layer's input as in Magenta.  Autoregressive
@@ -274,79 +275,3 @@ class MusicVAE(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-# -- objective (spec §2.6) ---------------------------------------------------------------
-def sampling_probability(hp: HParams, step: int) -> float:
-    rate = hp.sampling_rate
-    if hp.sampling_schedule == "constant":
-        return rate
-    if hp.sampling_schedule == "inverse_sigmoid":
-        return 1.0 - rate / (rate + math.exp(min(step / rate, 700.0)))
-    if hp.sampling_schedule == "exponential":
-        return 1.0 - rate**step
-    raise ValueError(f"unknown sampling_schedule {hp.sampling_schedule!r}")
-
-
-def beta_at(hp: HParams, step: int) -> float:
-    return (1.0 - hp.beta_rate**step) * hp.max_beta  # 0**0 == 1: beta is 0 at step 0 only
-
-
-def learning_rate_at(hp: HParams, step: int) -> float:
-    """Magenta's exponential decay, or a cosine to ``min_learning_rate`` made for a finite budget."""
-    if step < hp.warmup_steps:
-        return hp.learning_rate * (step + 1) / hp.warmup_steps
-    if hp.lr_schedule == "cosine":
-        progress = min((step - hp.warmup_steps) / max(hp.lr_total_steps - hp.warmup_steps, 1), 1.0)
-        span = hp.learning_rate - hp.min_learning_rate
-        return hp.min_learning_rate + 0.5 * span * (1 + math.cos(math.pi * progress))
-    return (hp.learning_rate - hp.min_learning_rate) * hp.decay_rate**step + hp.min_learning_rate
-
-
-def kl_divergence(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Per-example KL(q || N(0, I)) summed over z, in nats.  log sigma is clamped for safety."""
-    log_sigma = torch.log(sigma.clamp_min(1e-8))
-    return (-log_sigma + 0.5 * (sigma**2 + mu**2) - 0.5).sum(dim=-1)
-
-
-def compute_loss(model: MusicVAE, tokens: torch.Tensor, step: int, generator=None,
-                 encoder_tokens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Loss and metrics for a batch of target tokens [B, T].
-
-    ``encoder_tokens``: what the encoder sees, when it differs from the targets (denoising).
-    """
-    hp = model.hp
-    roll = roll_tensor(tokens if encoder_tokens is None else encoder_tokens)
-    mu, sigma = model.encode(roll)
-    z = mu + sigma * torch.randn(mu.shape, generator=generator, device=mu.device)
-    # Evaluation is teacher-forced whatever the schedule: free-running figures come from free_run.
-    p = sampling_probability(hp, step) if model.training else 0.0
-    if p > 0:
-        logits, _ = model.free_run(z, 1.0, generator, teacher_tokens=tokens, sampling_prob=p)
-    else:
-        logits = model.decode_logits(z, tokens)
-    r_loss = F.cross_entropy(logits.reshape(-1, NUM_TOKENS), tokens.reshape(-1), reduction="none")
-    r_loss = r_loss.view(tokens.shape).sum(dim=1)  # summed over time, not averaged (pitfall 2)
-    kl = kl_divergence(mu, sigma)
-    free_nats = hp.free_bits * math.log(2.0)
-    kl_cost = (kl - free_nats).clamp_min(0.0)  # hinge on each example's total KL (pitfall 1)
-    beta = beta_at(hp, step)
-    loss = r_loss.mean() + beta * kl_cost.mean()
-    correct = (logits.argmax(-1) == tokens).float()
-    return {
-        "loss": loss,  # the only entry with a graph; the rest are detached
-        "losses/r_loss": r_loss.mean().detach(),
-        "losses/kl_loss": kl_cost.mean().detach(),
-        "losses/kl_bits": (kl.mean() / math.log(2.0)).detach(),
-        "losses/kl_beta": torch.tensor(beta),
-        "metrics/accuracy": correct.mean().detach(),
-        "segment_accuracy": correct.view(tokens.shape[0], model.num_segments, -1).mean(dim=(0, 2)).detach(),
-    }
-
-
-def roll_tensor(tokens: torch.Tensor) -> torch.Tensor:
-    """Tokens [B, T] -> encoder roll [B, T, 10] (the torch twin of pattern.roll_from_tokens)."""
-    bits = torch.arange(ROLL_DEPTH - 1, device=tokens.device)
-    hits = ((tokens[..., None] >> bits) & 1).float()
-    silent = (tokens == 0).float()[..., None]
-    return torch.cat([hits, silent], dim=-1)

@@ -1,4 +1,4 @@
-"""Fast inference for a trained :class:`~musicvae.model.MusicVAE`: autoregressive decoding.
+"""Fast inference for a trained :class:`~musicvae.model.network.MusicVAE`: autoregressive decoding.
 
 ``FastMusicVAE(model)`` takes a snapshot of the decoder's weights, laid out for stepping by hand,
 and gives the same results as the plain model: the same logits up to float rounding, the same
@@ -43,7 +43,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from musicvae.model import START_TOKEN, CategoricalDecoder, LSTMLayer, MusicVAE, StackedLSTM
+from musicvae.model.network import START_TOKEN, CategoricalDecoder, LSTMLayer, MusicVAE, StackedLSTM
 from musicvae.pattern import NUM_TOKENS
 
 # Batch 1 decodes through numpy (~1 us per op instead of ~3; OpenBLAS's matrix-vector product beats
