@@ -328,7 +328,8 @@ def prepare_scaling(gmd: Path, workers: int) -> list[dict]:
     """``prepare`` on the first 16, 64, 256 train files of GMD (symlinked into a temporary folder)."""
     import csv
 
-    from musicvae.data import PrepareSettings, prepare
+    from musicvae.data.prepare import prepare
+    from musicvae.data.sources import PrepareSettings
 
     with (gmd / "info.csv").open(newline="") as handle:
         files = [row["midi_filename"] for row in csv.DictReader(handle) if row.get("split") == "train"]
@@ -393,7 +394,7 @@ def format_report(result: dict) -> str:
 
 
 def _gmd() -> Path:
-    from musicvae.data import default_gmd_dir
+    from musicvae.data.sources import default_gmd_dir
 
     return default_gmd_dir()
 

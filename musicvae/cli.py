@@ -159,7 +159,8 @@ def os_error_sentence(error: OSError) -> str:
 
 
 def run_prepare(args) -> int:
-    from musicvae.data import PrepareSettings, prepare
+    from musicvae.data.prepare import prepare
+    from musicvae.data.sources import PrepareSettings
 
     settings = PrepareSettings(
         args.slice_bars, args.gap_bars, args.max_bars, args.max_tensors_per_notesequence, args.seed
@@ -178,7 +179,8 @@ def run_prepare(args) -> int:
 def _data_dir(args) -> Path:
     if (args.examples_path / "manifest.json").exists():
         return args.examples_path
-    from musicvae.data import PrepareSettings, prepare
+    from musicvae.data.prepare import prepare
+    from musicvae.data.sources import PrepareSettings
 
     data_dir = args.run_dir / "data"
     if not (data_dir / "manifest.json").exists():
@@ -198,7 +200,7 @@ def run_train(args) -> int:
     data_dir = _data_dir(args)
     if args.mode == "eval":
         from musicvae.checkpoint import load_model
-        from musicvae.data import load_split
+        from musicvae.data.storage import load_split
         from musicvae.train import evaluate
 
         model, meta = load_model(args.run_dir)

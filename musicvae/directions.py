@@ -139,7 +139,7 @@ def run_directions(args) -> int:
     """``musicvae directions --checkpoint DIR [--examples_path data/gmd] [--num_directions 16]``."""
     from musicvae.api import TrainedModel
     from musicvae.checkpoint import resolve_model_dir
-    from musicvae.data import fingerprint, load_split
+    from musicvae.data.storage import fingerprint, load_split
 
     folder = resolve_model_dir(args.checkpoint)
     model = TrainedModel.load(folder)

@@ -23,14 +23,13 @@ from musicvae import checkpoint as ckpt
 from musicvae import distributed
 from musicvae.augment import training_batch
 from musicvae.configs import Config
-from musicvae.data import fingerprint, is_sharded, load_split, read_windows
+from musicvae.data.storage import ShardedSplit, ShardStream, fingerprint, is_sharded, load_split, read_windows
 from musicvae.distributed import DistContext
 from musicvae.fileio import atomic_folder
 from musicvae.model.network import MusicVAE
 from musicvae.model.objective import compute_loss, learning_rate_at
 from musicvae.pattern import CLASS_NAMES, NUM_CLASSES, hits_from_tokens, roll_tensor
 from musicvae.quality import f1_from_counts
-from musicvae.shards import ShardedSplit, ShardStream
 
 
 class TrainingError(RuntimeError):

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MV=.venv/bin/musicvae
 DATA=${DATA:-data/gmd}
-GMD=${GMD:-$(.venv/bin/python -c "from musicvae.data import default_gmd_dir; print(default_gmd_dir())")}
+GMD=${GMD:-$(.venv/bin/python -c "from musicvae.data.sources import default_gmd_dir; print(default_gmd_dir())")}
 declare -A NAME=([lokl]=hier-drums_4bar_small [hikl]=hier-drums_4bar_small_hikl)
 declare -A PURPOSE=([lokl]="sampling: the default model for Sample, Latent sliders and Grid (low KL, 48 free bits)"
                     [hikl]="encoding uploads and interpolating: the default for Interpolate (high KL, 256 free bits)")

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/musicvae
 DATA=${DATA:-data/gmd}
-GMD=${GMD:-$(.venv/bin/python -c "from musicvae.data import default_gmd_dir; print(default_gmd_dir())")}
+GMD=${GMD:-$(.venv/bin/python -c "from musicvae.data.sources import default_gmd_dir; print(default_gmd_dir())")}
 [ -f "$DATA/manifest.json" ] || $PY prepare --examples_path "$GMD" --output_dir "$DATA"
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -n1 || true)
 export MALLOC_CONF=retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1

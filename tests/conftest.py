@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from musicvae.data import default_gmd_dir
+from musicvae.data.sources import default_gmd_dir
 
 REPO = Path(__file__).resolve().parent.parent
 GMD = default_gmd_dir()
@@ -43,7 +43,8 @@ def small_gmd(gmd: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_data(small_gmd: Path, tmp_path_factory) -> Path:
-    from musicvae.data import PrepareSettings, prepare
+    from musicvae.data.prepare import prepare
+    from musicvae.data.sources import PrepareSettings
 
     out = tmp_path_factory.mktemp("small_data")
     prepare(small_gmd, out, PrepareSettings(), num_workers=1, progress=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from musicvae.data import default_gmd_dir
+from musicvae.data.sources import default_gmd_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -37,7 +37,9 @@ def build_tiny_models(base: Path) -> Path:
     from musicvae.api import TrainedModel
     from musicvae.checkpoint import resolve_model_dir
     from musicvae.configs import get_config
-    from musicvae.data import PrepareSettings, load_split, prepare
+    from musicvae.data.prepare import prepare
+    from musicvae.data.sources import PrepareSettings
+    from musicvae.data.storage import load_split
     from musicvae.directions import compute_directions, save_directions
     from musicvae.train import train
 

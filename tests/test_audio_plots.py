@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from musicvae import app_core, audio, plots
-from musicvae.data import default_gmd_dir
+from musicvae.data.sources import default_gmd_dir
 from musicvae.pattern import CLASS_NAMES, DrumPattern
 
 GROOVE = default_gmd_dir()

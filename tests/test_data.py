@@ -7,7 +7,9 @@ import json
 import mido
 import numpy as np
 
-from musicvae.data import PrepareSettings, load_split, prepare
+from musicvae.data.prepare import prepare
+from musicvae.data.sources import PrepareSettings
+from musicvae.data.storage import load_split
 from musicvae.midi.parse import file_windows, parse_midi
 
 GROOVE_138 = "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid"  # 27.87 s at 138 bpm = 16 bars

@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 from test_loader import vlq  # the SMF byte builders live with the loader tests
 
-from musicvae.data import PrepareSettings, load_split, prepare, split_for_path
-from musicvae.shards import JOURNAL, REJECTED_LOG, SHARD_DIR, ShardedSplit, ShardStream
+from musicvae.data.prepare import prepare
+from musicvae.data.shards import JOURNAL, REJECTED_LOG
+from musicvae.data.sources import PrepareSettings, split_for_path
+from musicvae.data.storage import SHARD_DIR, ShardedSplit, ShardStream, load_split
 
 NUM_FILES = 2000
 SHARD = 500

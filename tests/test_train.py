@@ -14,7 +14,7 @@ import torch
 from musicvae import checkpoint as ckpt
 from musicvae.api import TrainedModel
 from musicvae.configs import get_config
-from musicvae.data import load_split
+from musicvae.data.storage import load_split
 from musicvae.train import evaluate, train
 
 TINY = "tiny-hier-drums_4bar"

@@ -18,7 +18,8 @@ How it scales:
   (after Ctrl-C, kill -9, a reboot) keeps every finished shard and restarts from there, and gives
   byte-identical shards to an uninterrupted run.
 
-Training streams these shards (:class:`ShardStream`): a corpus bigger than RAM works.
+Reading them back (``ShardedSplit``, and ``ShardStream`` for training, so that a corpus bigger than
+RAM works) is ``musicvae.data.storage``'s job.
 """
 
 from __future__ import annotations
@@ -28,25 +29,18 @@ import json
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from musicvae.data import (
-    SPLITS,
-    PrepareSettings,
-    Split,
-    _windows_of_file,
-    list_examples,
-)
+from musicvae.data.sources import PrepareSettings, list_examples, windows_of_file
+from musicvae.data.storage import FORMAT, SHARD_DIR, SPLITS
 from musicvae.fileio import atomic_open, atomic_write_text
 from musicvae.midi.parse import InputError
 from musicvae.pattern import STEPS_PER_BAR
 
-FORMAT = "sharded-v1"
-SHARD_DIR = "shards"
 JOURNAL = "progress.json"
 REJECTED_LOG = "rejected.jsonl"
 FILES_PER_TASK = 16
@@ -62,7 +56,7 @@ def _process(task: tuple[PrepareSettings, list[tuple[int, str, str]]]) -> list[t
     out = []
     for index, path, rel in files:
         try:
-            _, windows, reason = _windows_of_file((path, rel, settings))
+            _, windows, reason = windows_of_file((path, rel, settings))
         except Exception as error:  # a reader bug on one odd file must not stop a 170k-file run
             windows, reason = [], f"the MIDI reader failed on this file ({type(error).__name__}: {error})."
         out.append((index, windows, reason))
@@ -292,127 +286,3 @@ def _finish(output_dir: Path, examples_path: Path, examples: list, writer: _Shar
     atomic_write_text(output_dir / "manifest.json", json.dumps(manifest, indent=1))
     (output_dir / SHARD_DIR / JOURNAL).unlink(missing_ok=True)
     return counts
-
-
-# -- reading ----------------------------------------------------------------------------------
-class ShardedSplit:
-    """One split of a sharded corpus: shard sizes from the manifest, shards loaded on demand."""
-
-    def __init__(self, data_dir: Path, split: str, manifest: dict | None = None) -> None:
-        data_dir = Path(data_dir)
-        manifest = manifest or json.loads((data_dir / "manifest.json").read_text())
-        self.root = data_dir / SHARD_DIR
-        self.split = split
-        self.steps = int(manifest["steps"])
-        self.entries = manifest["shards"][split]
-        self.sizes = np.array([e["windows"] for e in self.entries], dtype=np.int64)
-
-    def __len__(self) -> int:
-        return int(self.sizes.sum())
-
-    def load(self, i: int, field: str = "tokens") -> np.ndarray:
-        with np.load(self.root / self.entries[i]["name"], allow_pickle=False) as arrays:
-            return arrays[field]
-
-    def head(self, limit: int) -> np.ndarray:
-        parts, total = [], 0
-        for i in range(len(self.entries)):
-            if total >= limit:
-                break
-            parts.append(self.load(i)[: limit - total])
-            total += len(parts[-1])
-        return np.concatenate(parts) if parts else np.zeros((0, self.steps), np.uint16)
-
-    def to_split(self) -> Split:
-        tokens, file_index, start_bar, files = [], [], [], []
-        for entry in self.entries:
-            with np.load(self.root / entry["name"], allow_pickle=False) as arrays:
-                tokens.append(arrays["tokens"])
-                file_index.append(arrays["file_index"] + len(files))
-                start_bar.append(arrays["start_bar"])
-                files.extend(str(f) for f in arrays["files"])
-        if not tokens:
-            return Split(np.zeros((0, self.steps), np.uint16), np.zeros(0, np.int32), np.zeros(0, np.int32), [])
-        return Split(np.concatenate(tokens), np.concatenate(file_index), np.concatenate(start_bar), files)
-
-
-class ShardStream:
-    """Training batches streamed from shards with a seeded two-level shuffle.
-
-    Each epoch: the shards are permuted with ``rng([seed, epoch])`` and taken ``shuffle_shards`` at a
-    time; the windows of such a group are permuted with ``rng([seed, epoch, g])``; the epoch is the
-    concatenation of those groups, cut into global batches (the remainder is dropped).  Batch ``b`` of
-    an epoch is a pure function of (seed, epoch, b), so a run resumes exactly, and every rank can
-    take its own rows of the same global batch.  At most two groups are in memory (the next one is
-    read in a background thread): ``2 * shuffle_shards * shard_windows * steps * 2`` bytes.
-    """
-
-    def __init__(self, split: ShardedSplit, global_batch: int, seed: int, shuffle_shards: int = 8) -> None:
-        self.split = split
-        self.global_batch = global_batch
-        self.seed = seed
-        self.group_shards = max(int(shuffle_shards), 1)
-        self._cache: dict[tuple[int, int], np.ndarray | Future] = {}
-        self._bounds: tuple[int, list[np.ndarray], np.ndarray] | None = None
-        self._loader: ThreadPoolExecutor | None = None  # started by the first read-ahead, not here:
-        # a stream made and then dropped before its reader's try/finally leaves no thread behind
-
-    def num_batches(self, epoch: int) -> int:
-        return len(self.split) // self.global_batch
-
-    def _layout(self, epoch: int) -> tuple[list[np.ndarray], np.ndarray]:
-        """The epoch's shard groups and where each group starts in the epoch order."""
-        if self._bounds is None or self._bounds[0] != epoch:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.split.entries))
-            groups = [order[i : i + self.group_shards] for i in range(0, len(order), self.group_shards)]
-            starts = np.cumsum([0] + [int(self.split.sizes[g].sum()) for g in groups])
-            self._bounds = (epoch, groups, starts)
-        return self._bounds[1], self._bounds[2]
-
-    def _read_group(self, epoch: int, g: int, shards: np.ndarray) -> np.ndarray:
-        tokens = np.concatenate([self.split.load(int(i)) for i in shards])
-        return tokens[np.random.default_rng([self.seed, epoch, g]).permutation(len(tokens))]
-
-    def _group(self, epoch: int, g: int) -> np.ndarray:
-        groups, _ = self._layout(epoch)
-        key = (epoch, g)
-        if key not in self._cache:
-            self._cache[key] = self._read_group(epoch, g, groups[g])
-        value = self._cache[key]
-        if isinstance(value, Future):
-            value = self._cache[key] = value.result()
-        for old in [k for k in self._cache if k < key]:  # keep the current group and the next
-            del self._cache[old]
-        following = (epoch, g + 1)
-        if g + 1 < len(groups) and following not in self._cache:
-            if self._loader is None:
-                self._loader = ThreadPoolExecutor(1, thread_name_prefix="musicvae-shards")
-            self._cache[following] = self._loader.submit(self._read_group, epoch, g + 1, groups[g + 1])
-        return value
-
-    def batch(self, epoch: int, b: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
-        """Rows ``lo:hi`` of global batch ``b`` of ``epoch``: uint16 [hi - lo, steps]."""
-        hi = self.global_batch if hi is None else hi
-        _, starts = self._layout(epoch)
-        begin, end = b * self.global_batch + lo, b * self.global_batch + hi
-        parts = []
-        while begin < end:
-            g = int(np.searchsorted(starts, begin, side="right") - 1)
-            tokens = self._group(epoch, g)
-            take = min(end, int(starts[g + 1])) - begin
-            parts.append(tokens[begin - starts[g] : begin - starts[g] + take])
-            begin += take
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def close(self) -> None:
-        """Stop the read-ahead thread (if one was started); the stream can still be read afterwards."""
-        loader, self._loader = self._loader, None
-        if loader is not None:
-            loader.shutdown(wait=True, cancel_futures=True)
-        self._cache = {k: v for k, v in self._cache.items() if not isinstance(v, Future)}
-
-    def __enter__(self) -> ShardStream:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
