@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicvae.checkpoint import load_model
 from musicvae.model.fast import FastMusicVAE
 from musicvae.model.network import MusicVAE
 from musicvae.pattern import DEFAULT_QPM, DrumPattern, roll_tensor
+from musicvae.training.checkpoint import load_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"

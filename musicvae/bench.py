@@ -140,13 +140,13 @@ def sgemm_gflops(size: int, repeats: int) -> float:
 
 # -- training (child process) -------------------------------------------------------------------
 def train_examples_per_s(config_name: str, batch: int, repeats: int) -> float:
-    """fwd + bwd + clip + Adam on random tokens, exactly the steps ``train.train`` takes."""
+    """fwd + bwd + clip + Adam on random tokens, exactly the steps ``training.loop.train`` takes."""
     import torch
 
     from musicvae.configs import get_config
     from musicvae.model.network import MusicVAE
     from musicvae.model.objective import compute_loss
-    from musicvae.train import clip_gradients
+    from musicvae.training.loop import clip_gradients
 
     hp = get_config(config_name).hparams
     torch.manual_seed(0)
@@ -403,9 +403,9 @@ def run_bench(args) -> int:
     import torch
 
     from musicvae.api import TrainedModel
-    from musicvae.checkpoint import model_meta, resolve_model_dir, write_model_files
     from musicvae.configs import get_config
     from musicvae.model.network import MusicVAE
+    from musicvae.training.checkpoint import model_meta, resolve_model_dir, write_model_files
 
     quick = args.quick
     threads = args.threads or (1 if quick else os.cpu_count() or 1)  # quick: a smoke test, spare the machine

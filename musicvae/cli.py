@@ -193,15 +193,15 @@ def run_train(args) -> int:
     import torch
 
     from musicvae.configs import get_config
-    from musicvae.distributed import default_num_threads
+    from musicvae.training.distributed import default_num_threads
 
     torch.set_num_threads(args.num_threads or default_num_threads())
     config = get_config(args.config, args.hparams)
     data_dir = _data_dir(args)
     if args.mode == "eval":
-        from musicvae.checkpoint import load_model
         from musicvae.data.storage import load_split
-        from musicvae.train import evaluate
+        from musicvae.training.checkpoint import load_model
+        from musicvae.training.evaluation import evaluate
 
         model, meta = load_model(args.run_dir)
         split = load_split(data_dir, args.eval_split)
@@ -209,7 +209,7 @@ def run_train(args) -> int:
                   **evaluate(model, split.tokens, batch_size=256)}
         print(json.dumps(result))
         return 0
-    from musicvae.train import train
+    from musicvae.training.loop import train
 
     result = train(config, args.run_dir, data_dir, args.num_steps, args.checkpoint_secs, args.checkpoints_to_keep,
                    args.eval_every_steps, args.eval_examples, args.log_every_steps, args.seed,
@@ -235,8 +235,8 @@ def _load_input(path: Path, window: int | None):
 
 def run_generate(args) -> int:
     from musicvae.api import DEFAULT_INTERPOLATE_MODEL, DEFAULT_SAMPLE_MODEL, TrainedModel, shipped_checkpoint
-    from musicvae.checkpoint import resolve_model_dir
     from musicvae.fileio import atomic_write_bytes
+    from musicvae.training.checkpoint import resolve_model_dir
 
     if args.checkpoint or args.run_dir:
         folder = resolve_model_dir(args.checkpoint or args.run_dir)

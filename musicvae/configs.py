@@ -39,7 +39,7 @@ class HParams:
     # scheduled sampling (spec §2.3)
     sampling_schedule: str = "constant"  # constant | inverse_sigmoid | exponential
     sampling_rate: float = 0.0
-    # generalisation recipe (all off in Magenta's reference configs; see musicvae/augment.py)
+    # generalisation recipe (all off in Magenta's reference configs; see musicvae/training/augment.py)
     aug_layer_mix: float = 0.0
     aug_timekeeper_swap: float = 0.0
     aug_tom_permute: float = 0.0

@@ -138,8 +138,8 @@ def load_directions(folder: Path, z_size: int | None = None) -> Directions | Non
 def run_directions(args) -> int:
     """``musicvae directions --checkpoint DIR [--examples_path data/gmd] [--num_directions 16]``."""
     from musicvae.api import TrainedModel
-    from musicvae.checkpoint import resolve_model_dir
     from musicvae.data.storage import fingerprint, load_split
+    from musicvae.training.checkpoint import resolve_model_dir
 
     folder = resolve_model_dir(args.checkpoint)
     model = TrainedModel.load(folder)

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from musicvae.api import TrainedModel
-from musicvae.checkpoint import CONFIG_FILE, MODEL_FILE, read_meta, resolve_model_dir
 from musicvae.data.storage import load_split
 from musicvae.fileio import atomic_folder
 from musicvae.pattern import CLASS_NAMES, STEPS_PER_BAR, hits_from_tokens
 from musicvae.quality import musicality, retrieval_baseline
-from musicvae.train import evaluate
+from musicvae.training.checkpoint import CONFIG_FILE, MODEL_FILE, read_meta, resolve_model_dir
+from musicvae.training.evaluation import evaluate
 
 TRAIN_SUBSET = 1768  # as many windows as GMD's test split
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from musicvae.checkpoint import load_model
 from musicvae.configs import get_config
 from musicvae.model.network import MusicVAE
+from musicvae.training.checkpoint import load_model
 
 
 def z_sensitivity(model: MusicVAE, seed: int = 0, batch: int = 32) -> float:

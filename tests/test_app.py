@@ -35,13 +35,13 @@ def build_tiny_models(base: Path) -> Path:
     import torch
 
     from musicvae.api import TrainedModel
-    from musicvae.checkpoint import resolve_model_dir
     from musicvae.configs import get_config
     from musicvae.data.prepare import prepare
     from musicvae.data.sources import PrepareSettings
     from musicvae.data.storage import load_split
     from musicvae.directions import compute_directions, save_directions
-    from musicvae.train import train
+    from musicvae.training.checkpoint import resolve_model_dir
+    from musicvae.training.loop import train
 
     midi = base / "midi"
     midi.mkdir(parents=True, exist_ok=True)

@@ -113,7 +113,7 @@ def test_unwritable_output_dir_is_one_sentence(small_gmd, trained_run, tmp_path)
 
 
 def test_damaged_model_file_is_one_sentence(trained_run, tmp_path):
-    from musicvae.checkpoint import resolve_model_dir
+    from musicvae.training.checkpoint import resolve_model_dir
 
     source = resolve_model_dir(trained_run / "run")
     folder = tmp_path / "model"

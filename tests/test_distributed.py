@@ -21,12 +21,12 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from musicvae import checkpoint as ckpt
 from musicvae.api import TrainedModel
 from musicvae.configs import get_config
-from musicvae.distributed import resolve_device, step_seed
 from musicvae.model.network import MusicVAE
-from musicvae.train import TrainingError, train
+from musicvae.training import checkpoint as ckpt
+from musicvae.training.distributed import resolve_device, step_seed
+from musicvae.training.loop import TrainingError, train
 
 TINY = "tiny-hier-drums_4bar"
 SAME_STEPS = 4

@@ -201,7 +201,7 @@ def test_kill_9_then_rerun_keeps_finished_shards_and_gives_the_same_corpus(corpu
 
 
 def test_stream_reader_thread_starts_on_first_read_and_stops_on_close(prepared):
-    """A stream holds no executor until it is read (train.py makes it before its try/finally), and
+    """A stream holds no executor until it is read (the training loop makes it before its try/finally), and
     close() (or leaving a ``with``) stops the read-ahead thread; reading after close still works."""
     output, _, _ = prepared
     split = ShardedSplit(output, "train")
@@ -224,10 +224,10 @@ def test_stream_reader_thread_starts_on_first_read_and_stops_on_close(prepared):
 
 
 def test_training_streams_the_shards(prepared, tmp_path):
-    from musicvae import checkpoint as ckpt
     from musicvae.api import TrainedModel
     from musicvae.configs import get_config
-    from musicvae.train import train
+    from musicvae.training import checkpoint as ckpt
+    from musicvae.training.loop import train
 
     output, counts, _ = prepared
     split = ShardedSplit(output, "train")

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import torch
 
-from musicvae import checkpoint as ckpt
-from musicvae.augment import BODY_MASK, CYMBAL_MASK, augment_batch, corrupt, swap_bits, training_batch
 from musicvae.configs import get_config
 from musicvae.data.storage import load_split
 from musicvae.model.objective import learning_rate_at
 from musicvae.pattern import hits_from_tokens
 from musicvae.quality import bar_repetition, degenerate_mask, nearest_windows, retrieval_baseline
-from musicvae.train import train
+from musicvae.training import checkpoint as ckpt
+from musicvae.training.augment import BODY_MASK, CYMBAL_MASK, augment_batch, corrupt, swap_bits, training_batch
+from musicvae.training.loop import train
 
 TINY = "tiny-hier-drums_4bar"
 ALL_AUG = ("aug_layer_mix=1.0,aug_timekeeper_swap=0.5,aug_tom_permute=0.5,aug_crash_ride_swap=0.5,"

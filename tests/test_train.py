@@ -11,11 +11,12 @@ import time
 import numpy as np
 import torch
 
-from musicvae import checkpoint as ckpt
 from musicvae.api import TrainedModel
 from musicvae.configs import get_config
 from musicvae.data.storage import load_split
-from musicvae.train import evaluate, train
+from musicvae.training import checkpoint as ckpt
+from musicvae.training.evaluation import evaluate
+from musicvae.training.loop import train
 
 TINY = "tiny-hier-drums_4bar"
 
@@ -96,7 +97,7 @@ def test_kill_9_never_leaves_a_broken_checkpoint(small_data, tmp_path):
 def test_refuses_too_few_examples_for_a_batch(small_data, tmp_path):
     import pytest
 
-    from musicvae.train import TrainingError
+    from musicvae.training.loop import TrainingError
 
     with pytest.raises(TrainingError, match="batch_size"):
         train(get_config(TINY, "batch_size=100000"), tmp_path / "r", small_data, 1, progress=False)

@@ -4,7 +4,7 @@
 ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_ADDR``/``MASTER_PORT`` and :func:`setup` joins the
 process group (gloo on CPU, nccl on GPU).  Without them everything stays a plain single process.
 
-What every rank does and what only rank 0 does is decided in ``musicvae.train``; this module holds
+What every rank does and what only rank 0 does is decided in ``musicvae.training.loop``; this module holds
 the small collective helpers it needs, written so a single process never touches
 ``torch.distributed`` at all (single-process training stays bit-for-bit what it was).
 """
