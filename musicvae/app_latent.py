@@ -107,7 +107,7 @@ def _reset_latent() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _directions(path: str, z_size: int):
-    from musicvae.directions import load_directions
+    from musicvae.latent.directions import load_directions
 
     return load_directions(path, z_size)
 
@@ -115,7 +115,7 @@ def _directions(path: str, z_size: int):
 def direction_options(directions, z_size: int) -> dict[str, str]:
     options: dict[str, str] = {}
     if directions is not None:
-        # named attribute sliders first: they passed the measurement (steering.py, README table)
+        # named attribute sliders first: they passed the measurement (latent/steering.py, README table)
         for i, entry in enumerate(directions.entries):
             if entry.get("kind") == "attribute":
                 options[f"pc:{i}"] = f"{entry['name']} (measured ρ {entry['rho']:.2f})"
@@ -207,7 +207,7 @@ def named_sliders(alphas: dict[str, float], directions) -> list[tuple[str, dict]
 
 def attribute_panel(ctx: ui.Context, z0, alphas: dict[str, float], directions, pattern: DrumPattern) -> None:
     """Each named slider's attribute on screen now, and how it moves along the slider for this groove."""
-    from musicvae.attributes import ATTRIBUTES
+    from musicvae.latent.attributes import ATTRIBUTES
 
     chosen = named_sliders(alphas, directions)
     if not chosen:

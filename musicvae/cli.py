@@ -270,7 +270,7 @@ def _attribute_offset(folder: Path, spec: str, z_size: int):
     import torch
 
     from musicvae.configs import parse_hparams
-    from musicvae.directions import load_directions
+    from musicvae.latent.directions import load_directions
 
     directions = load_directions(folder, z_size)
     named = {e["attribute"]: i for i, e in enumerate(directions.entries if directions else [])
@@ -356,9 +356,31 @@ def run_render(args) -> int:
 
 
 def run_directions(args) -> int:
-    from musicvae.directions import run_directions as handler
+    """``musicvae directions --checkpoint DIR [--examples_path data/gmd] [--num_directions 16]``."""
+    import numpy as np
 
-    return handler(args)
+    from musicvae.api import TrainedModel
+    from musicvae.data.storage import fingerprint, load_split
+    from musicvae.latent.directions import VECTORS_FILE, directions_from_mu, encode_mu, save_directions, training_subset
+    from musicvae.latent.steering import add_attribute_directions
+    from musicvae.training.checkpoint import resolve_model_dir
+
+    folder = resolve_model_dir(args.checkpoint)
+    model = TrainedModel.load(folder)
+    rng = np.random.default_rng(0)  # one stream: the train subset, then the measured validation grooves
+    tokens = training_subset(load_split(args.examples_path, "train").tokens, args.max_windows, rng)
+    mu = encode_mu(model, tokens)  # encoded once: the PCA and the attribute vectors share it
+    directions = directions_from_mu(mu, tokens, args.num_directions)
+    directions.info.update({"config": model.name, "step": model.meta.get("step"),
+                            "data_fingerprint": fingerprint(args.examples_path), "split": "train"})
+    if not getattr(args, "no_attributes", False):  # named attribute sliders, measured (latent/steering.py)
+        validation = load_split(args.examples_path, "validation").tokens
+        add_attribute_directions(directions, model, tokens, mu, validation, args.num_grooves, rng=rng)
+    save_directions(folder, directions)
+    shares = ", ".join(f"{e['name']} {100 * e['explained_variance']:.1f}%" for e in directions.entries[:5])
+    print(f"{folder / VECTORS_FILE}: {len(directions.entries)} directions from {directions.info['windows']} "
+          f"train windows ({shares}, ...)")
+    return 0
 
 
 def run_info(args) -> int:

@@ -39,7 +39,7 @@ def build_tiny_models(base: Path) -> Path:
     from musicvae.data.prepare import prepare
     from musicvae.data.sources import PrepareSettings
     from musicvae.data.storage import load_split
-    from musicvae.directions import compute_directions, save_directions
+    from musicvae.latent.directions import compute_directions, save_directions
     from musicvae.training.checkpoint import resolve_model_dir
     from musicvae.training.loop import train
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from musicvae.api import CHECKPOINTS_DIR, DEFAULT_SAMPLE_MODEL
-from musicvae.directions import load_directions
+from musicvae.latent.directions import load_directions
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musicvae.attributes import (
+from musicvae.latent.attributes import (
     CLOSED_HAT,
     KICK,
     OPEN_HAT,
@@ -73,7 +73,7 @@ def test_compute_all_is_batched():
 
 
 def test_attribute_vector_recovers_the_known_direction():
-    from musicvae.steering import attribute_vectors
+    from musicvae.latent.steering import attribute_vectors
 
     rng = np.random.default_rng(0)
     mu = rng.normal(size=(4000, 8))
@@ -87,7 +87,7 @@ def test_attribute_vector_recovers_the_known_direction():
 
 
 def test_spearman_and_summary():
-    from musicvae.steering import ALPHAS, spearman, summarise
+    from musicvae.latent.steering import ALPHAS, spearman, summarise
 
     assert spearman(np.arange(5), np.arange(5) ** 3) == pytest.approx(1.0)
     assert spearman(np.arange(5), -np.arange(5)) == pytest.approx(-1.0)

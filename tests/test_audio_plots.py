@@ -172,7 +172,7 @@ def test_mosaic_is_one_heatmap_with_click_targets():
 
 
 def test_principal_directions_find_the_known_axis():
-    from musicvae.directions import principal_directions
+    from musicvae.latent.directions import principal_directions
 
     rng = np.random.default_rng(0)
     axis = np.zeros(8)
@@ -186,7 +186,7 @@ def test_principal_directions_find_the_known_axis():
 
 
 def test_directions_round_trip(tmp_path):
-    from musicvae.directions import load_directions, principal_directions, save_directions
+    from musicvae.latent.directions import load_directions, principal_directions, save_directions
 
     found = principal_directions(np.random.default_rng(1).normal(size=(50, 4)), k=2)
     save_directions(tmp_path, found)

@@ -1,7 +1,7 @@
 """Attribute vectors (MusicVAE paper §5.3) and a measurement of what every latent direction does.
 
 - An attribute vector is mean(mu of the top quartile) - mean(mu of the bottom quartile) of the
-  training windows ranked by that attribute (``attributes.py``).  One slider unit adds the whole
+  training windows ranked by that attribute (``latent/attributes.py``).  One slider unit adds the whole
   vector (alpha = 1), as in the paper.
 - ``measure``: move the mu of held-out grooves by alpha in [-2, 2] along a direction, decode
   greedily (temperature 0), recompute every attribute, and summarise:
@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from musicvae.attributes import ATTRIBUTES, compute_all
+from musicvae.latent.attributes import ATTRIBUTES, compute_all
+from musicvae.latent.directions import Directions, encode_mu
 from musicvae.pattern import hits_from_tokens
 
 ALPHAS = np.linspace(-2.0, 2.0, 9)
@@ -90,18 +91,16 @@ def measure(model, mu: np.ndarray, offset: np.ndarray, target: str, data_std: di
     return summarise(target, decoded_attributes(model, mu, offset), data_std)
 
 
-def add_attribute_directions(directions, model, train_tokens: np.ndarray, train_mu: np.ndarray,
+def add_attribute_directions(directions: Directions, model, train_tokens: np.ndarray, train_mu: np.ndarray,
                              val_tokens: np.ndarray, num_grooves: int = 256, measure_pcs: int = 4,
                              rng: np.random.Generator | None = None, log=print) -> list[dict]:
     """Append the attribute vectors that pass the test to ``directions``; return every measurement.
 
-    ``directions`` is a ``musicvae.directions.Directions`` holding the principal directions of
+    ``directions`` holds the principal directions of
     ``train_mu`` (the posterior means of ``train_tokens``); attribute entries are added with
     ``kind="attribute"``, a slider ``label`` and their measured figures, so the app shows them as
     named sliders.  One slider unit = the whole attribute vector.
     """
-    from musicvae.directions import encode_mu
-
     rng = rng or np.random.default_rng(0)
     train_hits = hits_from_tokens(train_tokens.astype(np.int64))
     values = compute_all(train_hits)

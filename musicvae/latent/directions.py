@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from musicvae.fileio import atomic_write_bytes, atomic_write_text
+from musicvae.pattern import DrumPattern, hits_from_tokens
+
 VECTORS_FILE = "directions.safetensors"
 INDEX_FILE = "directions.json"
 
@@ -81,15 +84,11 @@ def training_subset(tokens: np.ndarray, max_windows: int, rng: np.random.Generat
 
 def encode_mu(model, tokens: np.ndarray) -> np.ndarray:
     """Posterior means [N, Z] of token windows (TrainedModel.encode batches them)."""
-    from musicvae.pattern import DrumPattern
-
     _, mu, _ = model.encode([DrumPattern.from_tokens(t) for t in tokens])
     return mu.numpy()
 
 
 def directions_from_mu(mu: np.ndarray, tokens: np.ndarray, k: int = 16) -> Directions:
-    from musicvae.pattern import hits_from_tokens
-
     if len(tokens) < 2:
         raise ValueError("need at least 2 windows to compute directions")
     hits = hits_from_tokens(tokens.astype(np.int64)).sum(axis=(1, 2)).astype(np.float64)
@@ -107,8 +106,6 @@ def compute_directions(model, tokens: np.ndarray, k: int = 16, max_windows: int 
 def save_directions(folder: Path, directions: Directions) -> None:
     """Write both files atomically next to the checkpoint."""
     from safetensors.numpy import save
-
-    from musicvae.fileio import atomic_write_bytes, atomic_write_text
 
     folder = Path(folder)
     atomic_write_bytes(folder / VECTORS_FILE,
@@ -133,29 +130,3 @@ def load_directions(folder: Path, z_size: int | None = None) -> Directions | Non
     if z_size is not None and directions.vectors.shape[1] != z_size:
         return None
     return directions
-
-
-def run_directions(args) -> int:
-    """``musicvae directions --checkpoint DIR [--examples_path data/gmd] [--num_directions 16]``."""
-    from musicvae.api import TrainedModel
-    from musicvae.data.storage import fingerprint, load_split
-    from musicvae.training.checkpoint import resolve_model_dir
-
-    folder = resolve_model_dir(args.checkpoint)
-    model = TrainedModel.load(folder)
-    rng = np.random.default_rng(0)  # one stream: the train subset, then the measured validation grooves
-    tokens = training_subset(load_split(args.examples_path, "train").tokens, args.max_windows, rng)
-    mu = encode_mu(model, tokens)  # encoded once: the PCA and the attribute vectors share it
-    directions = directions_from_mu(mu, tokens, args.num_directions)
-    directions.info.update({"config": model.name, "step": model.meta.get("step"),
-                            "data_fingerprint": fingerprint(args.examples_path), "split": "train"})
-    if not getattr(args, "no_attributes", False):  # named attribute sliders, measured (steering.py)
-        from musicvae.steering import add_attribute_directions
-
-        validation = load_split(args.examples_path, "validation").tokens
-        add_attribute_directions(directions, model, tokens, mu, validation, args.num_grooves, rng=rng)
-    save_directions(folder, directions)
-    shares = ", ".join(f"{e['name']} {100 * e['explained_variance']:.1f}%" for e in directions.entries[:5])
-    print(f"{folder / VECTORS_FILE}: {len(directions.entries)} directions from {directions.info['windows']} "
-          f"train windows ({shares}, ...)")
-    return 0
