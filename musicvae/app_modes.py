@@ -9,7 +9,7 @@ import streamlit as st
 
 from musicvae import app_core as core
 from musicvae import app_ui as ui
-from musicvae.audio import AudioError
+from musicvae.media.audio import AudioError
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def _interpolate(model_key: str, hits: bytes, steps: int, method: str, temperatu
 
 def _clicked(chart_key: str, cols: int, last_key: str) -> int | None:
     """A new click on a mosaic chart (None when the selection did not change since last time)."""
-    from musicvae.plots import mosaic_index
+    from musicvae.media.plots import mosaic_index
 
     selection = st.session_state.get(chart_key)
     points = list(selection["selection"]["points"]) if selection else []
@@ -178,7 +178,7 @@ def interpolate_ui(ctx: ui.Context) -> None:
         state["interp_step"] = clicked + 1
     state["interp_step"] = min(max(int(state["interp_step"]), 1), steps)
     labels = ["A" if i == 0 else "B" if i == steps - 1 else str(i + 1) for i in range(steps)]
-    from musicvae.plots import mosaic
+    from musicvae.media.plots import mosaic
 
     st.plotly_chart(mosaic(patterns, cols, labels, state["interp_step"] - 1,
                            cell_height=90 if ctx.present else 64, hover="step %{customdata[2]}: click to hear it"),
@@ -212,7 +212,7 @@ def _vel(pattern: DrumPattern) -> bytes | None:
 
 @st.cache_data(max_entries=4, show_spinner=False)  # up to ~6 MB each
 def _morph_wav(hits: tuple[bytes, ...], velocities: tuple[bytes | None, ...], qpm: int) -> bytes:
-    from musicvae.audio import render_sequence
+    from musicvae.media.audio import render_sequence
 
     patterns = [DrumPattern(np.frombuffer(h, dtype=bool).reshape(-1, NUM_CLASSES),
                             None if v is None else np.frombuffer(v, dtype=np.uint8).reshape(-1, NUM_CLASSES))
@@ -227,7 +227,7 @@ def _zip_button(ctx: ui.Context, patterns: list[DrumPattern], names: list[str], 
     qpm = ctx.qpm
 
     def build() -> bytes:  # runs only when the button is clicked
-        from musicvae.audio import render_pattern, render_sequence
+        from musicvae.media.audio import render_pattern, render_sequence
         from musicvae.pattern import concatenate
 
         extra = {}
@@ -254,7 +254,7 @@ def _grid(model_key: str, hits: bytes, n: int, temperature: float, seed: int, _m
 
 @st.fragment
 def grid_ui(ctx: ui.Context) -> None:
-    from musicvae.plots import mosaic
+    from musicvae.media.plots import mosaic
 
     state = st.session_state
     st.header("Grid")

@@ -65,7 +65,7 @@ def get_model(key: str, path: str):
 
 def _warm_up() -> None:
     """Load the soundfont (ctypes releases the GIL) while the main thread imports torch."""
-    from musicvae.audio import AudioError, default_synth
+    from musicvae.media.audio import AudioError, default_synth
 
     try:
         default_synth()
@@ -86,7 +86,7 @@ def start_warm_up() -> threading.Thread:
 @st.cache_resource(show_spinner=False)
 def get_synth():
     """(synth, None) or (None, the reason there is no audio)."""
-    from musicvae.audio import AudioError, default_synth
+    from musicvae.media.audio import AudioError, default_synth
 
     try:
         return default_synth(), None
@@ -103,7 +103,7 @@ def get_presets() -> list[core.Preset]:
 def _wav(hits: bytes, velocities: bytes | None, steps: int, qpm: float, repeats: int, loop: bool) -> bytes:
     import numpy as np
 
-    from musicvae.audio import render_pattern
+    from musicvae.media.audio import render_pattern
 
     shape = (steps, NUM_CLASSES)
     vel = None if velocities is None else np.frombuffer(velocities, dtype=np.uint8).reshape(shape)
@@ -113,7 +113,7 @@ def _wav(hits: bytes, velocities: bytes | None, steps: int, qpm: float, repeats:
 
 def wav_of(pattern: DrumPattern, qpm: float, repeats: int = 1, loop: bool = True) -> bytes | None:
     """Cached WAV of a groove, or None (with an error shown) when there is no synth or it fails."""
-    from musicvae.audio import AudioError
+    from musicvae.media.audio import AudioError
 
     synth, error = get_synth()
     if synth is None:
@@ -361,7 +361,7 @@ def about_panel() -> None:
 def show_groove(ctx: Context, pattern: DrumPattern, key: str, title: str = "", height: int | None = None,
                 downloads: bool = True, caption: str = "", colorbar: bool = True) -> None:
     """Piano roll, looping audio, a one-line summary and MIDI/WAV downloads."""
-    from musicvae.plots import piano_roll
+    from musicvae.media.plots import piano_roll
 
     figure = piano_roll(pattern, title, height or ctx.roll_height, colorbar=colorbar)
     st.plotly_chart(figure, key=f"roll_{key}", config={"displayModeBar": False}, theme=None)  # our own colours

@@ -247,8 +247,8 @@ def playground_figures(model, repeats: int) -> tuple[dict[str, float | None], di
     figures: dict[str, float | None] = {"render_ms": None, "action_ms": None}
     reasons: dict[str, str] = {}
     try:
-        from musicvae.audio import default_synth, render_pattern
-        from musicvae.plots import piano_roll
+        from musicvae.media.audio import default_synth, render_pattern
+        from musicvae.media.plots import piano_roll
 
         default_synth()  # loading the soundfont (~0.1-0.4 s) happens once per process: not timed
     except Exception as error:  # the modules are optional here: report why the figure is missing

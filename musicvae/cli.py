@@ -322,7 +322,7 @@ def _report(args, path: Path, info: dict, text: str) -> None:
 def run_report(args) -> int:
     import torch
 
-    from musicvae.report import model_report
+    from musicvae.evaluation.report import model_report
 
     torch.set_num_threads(args.num_threads or os.cpu_count() or 1)
     result = model_report(args.checkpoint, args.examples_path, args.split, args.num_samples, gmd_root=args.gmd_root)
@@ -336,7 +336,7 @@ def run_report(args) -> int:
 
 
 def run_export(args) -> int:
-    from musicvae.report import export_model
+    from musicvae.training.checkpoint import export_model
 
     metrics = json.loads(args.metrics.read_text()) if args.metrics else None
     print(export_model(args.checkpoint, args.output_dir, metrics, args.half))
@@ -350,9 +350,21 @@ def run_bench(args) -> int:
 
 
 def run_render(args) -> int:
-    from musicvae.audio import run_render as handler
+    """``musicvae render IN.mid OUT.wav [--qpm Q] [--repeats N] [--soundfont SF2] [--sample_rate R]``."""
+    from musicvae.fileio import atomic_write_bytes
+    from musicvae.media.audio import SAMPLE_RATE, DrumSynth, decode_wav, default_synth, render_midi
 
-    return handler(args)
+    try:
+        data = Path(args.input).read_bytes()
+    except OSError as error:
+        raise FileNotFoundError(f"{args.input}: cannot read the file ({error.strerror})") from None
+    synth = DrumSynth(args.soundfont, args.sample_rate) if (args.soundfont or args.sample_rate != SAMPLE_RATE) else None
+    wav = render_midi(data, args.qpm, args.repeats, synth)
+    out = atomic_write_bytes(args.output, wav)
+    used = synth or default_synth()
+    samples, rate = decode_wav(wav)
+    print(f"{out}: {len(samples) / rate:.1f} s, {used.description}")
+    return 0
 
 
 def run_directions(args) -> int:

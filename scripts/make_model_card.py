@@ -84,7 +84,7 @@ def musicality_lines(priors: dict) -> list[str]:
         lines.append(f"| {label} | {p['degenerate_share']:.1%} | {reasons['endless_roll']:.1%} | "
                      f"{reasons['bars_without_kick_and_snare']:.1%} | {p['bar_repetition_jaccard']:.2f} |")
     return ["", "Degenerate = empty, denser than the densest test window, a non-timekeeper drum on 32+ consecutive "
-            "steps, or 2+ bars with neither kick nor snare (`musicvae/quality.py`).", "", *lines]
+            "steps, or 2+ bars with neither kick nor snare (`musicvae/evaluation/quality.py`).", "", *lines]
 
 
 def baseline_lines(pair: list[dict]) -> list[str]:

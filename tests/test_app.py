@@ -236,7 +236,8 @@ def test_presentation_mode_hides_developer_controls(app):
 
 
 def test_no_soundfont_is_said_plainly_never_silent_audio(app, monkeypatch):
-    from musicvae import app_ui, audio
+    from musicvae import app_ui
+    from musicvae.media import audio
 
     monkeypatch.setattr(audio, "soundfont_candidates", lambda: [])
     monkeypatch.setattr(audio, "_DEFAULT", {})
@@ -262,7 +263,8 @@ class SilentSynth:
 
 
 def test_silent_synth_is_an_error_message_not_an_exception(app, monkeypatch):
-    from musicvae import app_modes, app_ui, audio
+    from musicvae import app_modes, app_ui
+    from musicvae.media import audio
 
     monkeypatch.setattr(audio, "default_synth", lambda *args, **kwargs: SilentSynth())
     caches = (app_ui.get_synth, app_ui._wav, app_modes._morph_wav)

@@ -9,8 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from musicvae import app_core, audio, plots
+from musicvae import app_core
 from musicvae.data.sources import default_gmd_dir
+from musicvae.media import audio, plots
 from musicvae.pattern import CLASS_NAMES, DrumPattern
 
 GROOVE = default_gmd_dir()
@@ -71,7 +72,9 @@ def test_render_midi_of_a_gmd_file_and_the_cli_handler(synth, tmp_path):
     out = tmp_path / "out.wav"
     args = argparse.Namespace(input=midi, output=out, qpm=None, repeats=2, soundfont=None,
                               sample_rate=audio.SAMPLE_RATE)
-    assert audio.run_render(args) == 0
+    from musicvae.cli import run_render
+
+    assert run_render(args) == 0
     samples, rate = audio.decode_wav(out.read_bytes())
     assert abs(len(samples) / rate - (2 * 9.6 + audio.TAIL_SECONDS)) < 0.01 and audio.rms(samples) > RMS_FLOOR
     with pytest.raises(ValueError):

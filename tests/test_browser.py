@@ -109,7 +109,7 @@ def audio_sources(page) -> list[str]:
 
 
 def fetch_wav_rms(page, src: str) -> tuple[float, float]:
-    from musicvae.audio import decode_wav, rms
+    from musicvae.media.audio import decode_wav, rms
 
     response = page.request.get(src)
     assert response.ok, src

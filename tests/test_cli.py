@@ -133,7 +133,7 @@ def test_damaged_model_file_is_one_sentence(trained_run, tmp_path):
 def test_render_reads_the_files_the_app_reads(gmd, tmp_path):
     """`musicvae render` reads with the loader's reader: a cut download and a file behind a 128-byte
     header (pretty_midi rejects both) play, as they load in the app; a non-MIDI file is one sentence."""
-    from musicvae import audio
+    from musicvae.media import audio
 
     try:
         audio.find_soundfont()

@@ -144,7 +144,7 @@ def test_numpy_path_holds_openblas_to_one_thread():
     """The numpy loop runs under one OpenBLAS thread (threadpoolctl) and restores the count after."""
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from musicvae.model.network import fast
+    from musicvae.model import fast
 
     if fast._BLAS_THREADS is None:
         pytest.skip("numpy is not linked against OpenBLAS here")

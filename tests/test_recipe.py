@@ -9,9 +9,9 @@ import torch
 
 from musicvae.configs import get_config
 from musicvae.data.storage import load_split
+from musicvae.evaluation.quality import bar_repetition, degenerate_mask, nearest_windows, retrieval_baseline
 from musicvae.model.objective import learning_rate_at
 from musicvae.pattern import hits_from_tokens
-from musicvae.quality import bar_repetition, degenerate_mask, nearest_windows, retrieval_baseline
 from musicvae.training import checkpoint as ckpt
 from musicvae.training.augment import BODY_MASK, CYMBAL_MASK, augment_batch, corrupt, swap_bits, training_batch
 from musicvae.training.loop import train

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from musicvae.api import CHECKPOINTS_DIR, TrainedModel
-from musicvae.report import regression_probe
+from musicvae.evaluation.report import regression_probe
 
 SHIPPED = sorted(p.parent for p in Path(CHECKPOINTS_DIR).glob("*/model.safetensors"))
 

@@ -143,6 +143,28 @@ def load_model(path: Path) -> tuple[MusicVAE, dict]:
     return model, meta
 
 
+def export_model(source: Path, destination: Path, metrics: dict | None = None, half: bool = False) -> Path:
+    """Copy a checkpoint's weights + config into a model folder, adding metrics.
+
+    The folder is replaced as a whole (the old one is kept until the new one is in place)."""
+    folder = resolve_model_dir(source)
+    meta = read_meta(folder)
+    if metrics is not None:
+        meta["metrics"] = metrics
+    destination = Path(destination)
+    tensors = load_file(str(folder / MODEL_FILE))
+    if half:
+        tensors = {k: v.half() for k, v in tensors.items()}
+    with atomic_folder(destination) as staged:
+        save_file(tensors, str(staged / MODEL_FILE), metadata={"format": "musicvae"})
+        (staged / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        if destination.exists():  # keep what is not ours (model card, directions, ...)
+            for extra in destination.iterdir():
+                if extra.name not in (MODEL_FILE, CONFIG_FILE):
+                    shutil.copy2(extra, staged / extra.name)
+    return destination
+
+
 def restore_training(folder: Path, model: MusicVAE, optimizer: torch.optim.Optimizer) -> dict:
     """Load model, optimizer and RNG state from a training checkpoint; returns train_state."""
     model.load_state_dict(read_tensors(folder / MODEL_FILE))

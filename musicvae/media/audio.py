@@ -26,10 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.fileio import atomic_write_bytes
 from musicvae.pattern import DRUM_CLASSES, STEPS_PER_QUARTER, DrumPattern
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSET_SOUNDFONTS = REPO_ROOT / "assets" / "soundfont"
 SYSTEM_SOUNDFONTS = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
@@ -314,18 +313,3 @@ def render_midi(midi_bytes: bytes, qpm: float | None = None, repeats: int = 1, s
              for r in range(max(1, repeats)) for e in events]
     samples = synth.render_events(every, seconds * max(1, repeats), loop=False)
     return wav_bytes(_checked(samples, True, "this file"), synth.sample_rate)
-
-
-def run_render(args) -> int:
-    """``musicvae render IN.mid OUT.wav [--qpm Q] [--repeats N] [--soundfont SF2] [--sample_rate R]``."""
-    try:
-        data = Path(args.input).read_bytes()
-    except OSError as error:
-        raise FileNotFoundError(f"{args.input}: cannot read the file ({error.strerror})") from None
-    synth = DrumSynth(args.soundfont, args.sample_rate) if (args.soundfont or args.sample_rate != SAMPLE_RATE) else None
-    wav = render_midi(data, args.qpm, args.repeats, synth)
-    out = atomic_write_bytes(args.output, wav)
-    used = synth or default_synth()
-    samples, rate = decode_wav(wav)
-    print(f"{out}: {len(samples) / rate:.1f} s, {used.description}")
-    return 0

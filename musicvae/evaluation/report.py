@@ -1,14 +1,14 @@
 """Model reports for model cards: reconstruction metrics on a split and prior-sample statistics.
 
-``musicvae report`` writes the figures the issue asks a shipped model to carry
-(``metrics.json``); ``musicvae export`` copies a training checkpoint into a lean model folder.
+``musicvae report`` writes the figures the issue asks a shipped model to carry (``metrics.json``;
+``musicvae export``, in ``musicvae.training.checkpoint``, embeds them in a lean model folder).
 Definitions used for prior samples (512 per temperature):
 - *empty*: no hit at all;
 - *saturated*: more hits than the densest window of the reference split (data-relative, so a
   busy but real-sounding groove is never called saturated);
 - *overlap*: histogram overlap sum_i min(p_i, q_i) (1 = same distribution) of hits per bar, and of
   each instrument's hits per bar, between samples and the reference windows;
-- *degenerate* and *bar repetition*: see ``musicvae.quality`` (the reference split's own figures
+- *degenerate* and *bar repetition*: see ``musicvae.evaluation.quality`` (the reference split's own figures
   are reported beside the samples').
 The generalisation gap is the same reconstruction metrics on a fixed subset of training windows
 (``TRAIN_SUBSET`` windows, seed 0), and the retrieval baseline answers every window with its
@@ -17,8 +17,6 @@ nearest training window.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +24,8 @@ import torch
 
 from musicvae.api import TrainedModel
 from musicvae.data.storage import load_split
-from musicvae.fileio import atomic_folder
+from musicvae.evaluation.quality import musicality, retrieval_baseline
 from musicvae.pattern import CLASS_NAMES, STEPS_PER_BAR, hits_from_tokens
-from musicvae.quality import musicality, retrieval_baseline
-from musicvae.training.checkpoint import CONFIG_FILE, MODEL_FILE, read_meta, resolve_model_dir
 from musicvae.training.evaluation import evaluate
 
 TRAIN_SUBSET = 1768  # as many windows as GMD's test split
@@ -128,27 +124,3 @@ def model_report(checkpoint: Path, data_dir: Path, split: str = "test", samples:
     if gmd_root is not None:
         result["regression_probe"] = regression_probe(model, gmd_root)
     return result
-
-
-def export_model(source: Path, destination: Path, metrics: dict | None = None, half: bool = False) -> Path:
-    """Copy a checkpoint's weights + config into a model folder, adding metrics.
-
-    The folder is replaced as a whole (the old one is kept until the new one is in place)."""
-    from safetensors.torch import load_file, save_file
-
-    folder = resolve_model_dir(source)
-    meta = read_meta(folder)
-    if metrics is not None:
-        meta["metrics"] = metrics
-    destination = Path(destination)
-    tensors = load_file(str(folder / MODEL_FILE))
-    if half:
-        tensors = {k: v.half() for k, v in tensors.items()}
-    with atomic_folder(destination) as staged:
-        save_file(tensors, str(staged / MODEL_FILE), metadata={"format": "musicvae"})
-        (staged / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
-        if destination.exists():  # keep what is not ours (model card, directions, ...)
-            for extra in destination.iterdir():
-                if extra.name not in (MODEL_FILE, CONFIG_FILE):
-                    shutil.copy2(extra, staged / extra.name)
-    return destination
