@@ -72,9 +72,9 @@ def test_render_midi_of_a_gmd_file_and_the_cli_handler(synth, tmp_path):
     out = tmp_path / "out.wav"
     args = argparse.Namespace(input=midi, output=out, qpm=None, repeats=2, soundfont=None,
                               sample_rate=audio.SAMPLE_RATE)
-    from musicvae.cli import run_render
+    from musicvae.cli import render
 
-    assert run_render(args) == 0
+    assert render.run(args) == 0
     samples, rate = audio.decode_wav(out.read_bytes())
     assert abs(len(samples) / rate - (2 * 9.6 + audio.TAIL_SECONDS)) < 0.01 and audio.rms(samples) > RMS_FLOOR
     with pytest.raises(ValueError):

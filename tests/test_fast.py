@@ -13,8 +13,8 @@ import sys
 import pytest
 import torch
 
-from musicvae.bench import KEYS, flops_per_example
 from musicvae.configs import get_config
+from musicvae.evaluation.speed import KEYS, flops_per_example
 from musicvae.model.fast import FastMusicVAE
 from musicvae.model.network import MusicVAE
 from musicvae.pattern import roll_tensor
@@ -180,12 +180,8 @@ def test_flop_count_of_the_small_model():
 
 @pytest.mark.slow
 def test_bench_quick_prints_every_key():
-    from musicvae.cli import build_parser
-
-    wired = "bench" in build_parser()._subparsers._group_actions[0].choices  # the CLI or the module entry
-    entry = ["-m", "musicvae.cli", "bench"] if wired else ["-m", "musicvae.bench"]
-    done = subprocess.run([sys.executable, *entry, "--quick", "--json", "--no_prepare"], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "musicvae.cli", "bench", "--quick", "--json", "--no_prepare"],
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1  # the table goes to stderr

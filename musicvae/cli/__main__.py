@@ -1,0 +1,7 @@
+"""``python -m musicvae.cli``: the ``musicvae`` command."""
+
+import sys
+
+from musicvae.cli import main
+
+sys.exit(main())
