@@ -2,8 +2,8 @@
 
 Sample, steer, interpolate and blend 4-bar drum grooves with a hierarchical MusicVAE; see them
 as piano rolls, hear them through FluidSynth, bring your own MIDI and take the results home.
-The logic lives in ``musicvae/app_core.py``; widgets in ``musicvae/app_ui.py``,
-``musicvae/app_modes.py`` (Sample, Interpolate, Grid) and ``musicvae/app_latent.py``.
+The logic lives in ``musicvae/app/core.py``; widgets in ``musicvae/app/ui.py``,
+``musicvae/app/modes.py`` (Sample, Interpolate, Grid) and ``musicvae/app/latent.py``.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run from anywhere without installing
 
-from musicvae import app_latent, app_modes, app_ui  # noqa: E402
+from musicvae.app import latent, modes, ui  # noqa: E402
 
 MODE_UIS = {
-    "sample": app_modes.sample_ui,
-    "latent": app_latent.latent_ui,
-    "interpolate": app_modes.interpolate_ui,
-    "grid": app_modes.grid_ui,
+    "sample": modes.sample_ui,
+    "latent": latent.latent_ui,
+    "interpolate": modes.interpolate_ui,
+    "grid": modes.grid_ui,
 }
 
 
@@ -40,10 +40,10 @@ def page_setup() -> None:
 
 def main() -> None:
     page_setup()
-    app_ui.init_state()
-    ctx = app_ui.sidebar()
+    ui.init_state()
+    ctx = ui.sidebar()
     MODE_UIS[ctx.mode](ctx)
-    app_ui.sync_url()
+    ui.sync_url()
 
 
 main()

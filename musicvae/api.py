@@ -1,7 +1,8 @@
 """The trained-model API between the network and every front end (CLI, app, benchmarks).
 
-Patterns in, patterns out: ``encode``, ``decode``, ``sample``, ``interpolate`` work on lists of
-:class:`DrumPattern` in batches; nothing here knows about MIDI files or Streamlit.
+Patterns in, patterns out: ``encode``, ``decode``, ``sample``, ``interpolate``, ``similar``, ``grid``
+and ``reconstruct`` work on lists of :class:`DrumPattern` in batches; nothing here knows about MIDI
+files or Streamlit.
 """
 
 from __future__ import annotations
@@ -146,11 +147,36 @@ class TrainedModel:
             z = z + z_offset
         return self.decode(z, temperature, seed, qpm=a.qpm if qpm is None else qpm)
 
+    def reconstruct(self, patterns: list[DrumPattern]) -> list[DrumPattern]:
+        """The greedy (temperature 0) decode of each groove's mu: what the model makes of it."""
+        _, mu, _ = self.encode(patterns)
+        return self.decode(mu, 0.0)
+
+    def grid(self, corners: list[DrumPattern], n: int, temperature: float = 0.5, seed: int | None = None,
+             qpm: float | None = None) -> list[DrumPattern]:
+        """n x n grooves (row-major) blended between 4 corner grooves (top-left, top-right, bottom-left,
+        bottom-right) through mu space: Beat Blender's grid."""
+        _, mu, _ = self.encode(corners)
+        return self.decode(bilinear_z(mu.numpy(), n), temperature, seed, qpm=corners[0].qpm if qpm is None else qpm)
+
     def similar(self, pattern: DrumPattern, n: int, similarity: float, temperature: float = 0.5, seed=None):
         """Variations around a groove: mix its mu with random draws (Magenta.js ``similar``)."""
         _, mu, _ = self.encode([pattern])
         z = similarity * mu + (1.0 - similarity) * self.sample_z(n, seed)
         return self.decode(z, temperature, None if seed is None else seed + 1, qpm=pattern.qpm)
+
+
+def bilinear_weights(n: int) -> np.ndarray:
+    """[n*n, 4] weights of the corners (top-left, top-right, bottom-left, bottom-right), row-major."""
+    t = np.linspace(0.0, 1.0, n)
+    v, u = np.meshgrid(t, t, indexing="ij")  # v down the rows, u across the columns
+    u, v = u.ravel(), v.ravel()
+    return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], axis=1).astype(np.float32)
+
+
+def bilinear_z(corners: np.ndarray, n: int) -> np.ndarray:
+    """corners [4, Z] -> [n*n, Z] bilinear mix (Beat Blender's grid)."""
+    return bilinear_weights(n) @ np.asarray(corners, dtype=np.float32)
 
 
 def interpolate_z(a: torch.Tensor, b: torch.Tensor, num_steps: int, method: str = "slerp") -> torch.Tensor:

@@ -212,7 +212,7 @@ def test_grid_size_and_cell_pick(app):
 
 
 def test_query_params_restore_state(app):
-    from musicvae.app_core import load_presets
+    from musicvae.app.core import load_presets
 
     keys = [p.key for p in load_presets()]
     app.query_params.update({"mode": "interpolate", "seed": "42", "temperature": "1.25", "tempo": "90",
@@ -236,7 +236,7 @@ def test_presentation_mode_hides_developer_controls(app):
 
 
 def test_no_soundfont_is_said_plainly_never_silent_audio(app, monkeypatch):
-    from musicvae import app_ui
+    from musicvae.app import ui as app_ui
     from musicvae.media import audio
 
     monkeypatch.setattr(audio, "soundfont_candidates", lambda: [])
@@ -263,7 +263,8 @@ class SilentSynth:
 
 
 def test_silent_synth_is_an_error_message_not_an_exception(app, monkeypatch):
-    from musicvae import app_modes, app_ui
+    from musicvae.app import modes as app_modes
+    from musicvae.app import ui as app_ui
     from musicvae.media import audio
 
     monkeypatch.setattr(audio, "default_synth", lambda *args, **kwargs: SilentSynth())
@@ -287,7 +288,7 @@ def test_importing_the_app_modules_starts_no_thread():
     import subprocess
     import sys
 
-    code = ("import threading\nimport musicvae.app_latent, musicvae.app_modes, musicvae.app_ui\n"
+    code = ("import threading\nimport musicvae.app.latent, musicvae.app.modes, musicvae.app.ui\n"
             "print(sorted(t.name for t in threading.enumerate()))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -297,7 +298,7 @@ def test_importing_the_app_modules_starts_no_thread():
 def test_latent_prefetch_decodes_ahead_logs_failures_and_shuts_down(caplog):
     import numpy as np
 
-    from musicvae import app_latent
+    from musicvae.app import latent as app_latent
     from musicvae.pattern import DrumPattern
 
     class Model:
@@ -312,7 +313,7 @@ def test_latent_prefetch_decodes_ahead_logs_failures_and_shuts_down(caplog):
 
     model, z0 = Model(), np.zeros(4, np.float32)
     app_latent._prefetcher.clear()
-    with caplog.at_level("WARNING", logger="musicvae.app_latent"):
+    with caplog.at_level("WARNING", logger="musicvae.app.latent"):
         app_latent.prefetch(model, "fake-model", z0, {"z:0": 0.0}, "z:0", 1.0, None, 0.5, 1)
         executor = app_latent._prefetcher()
         executor.submit(lambda: None).result()  # one worker, first in first out: both jobs are done

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from musicvae import app_core
+from musicvae.app import core as app_core
 from musicvae.data.sources import default_gmd_dir
 from musicvae.media import audio, plots
 from musicvae.pattern import CLASS_NAMES, DrumPattern
@@ -200,7 +200,9 @@ def test_directions_round_trip(tmp_path):
 
 
 def test_app_core_helpers(tmp_path):
-    weights = app_core.bilinear_weights(3)
+    from musicvae.api import bilinear_weights
+
+    weights = bilinear_weights(3)
     assert weights.shape == (9, 4) and np.allclose(weights.sum(axis=1), 1)
     assert np.allclose(weights[[0, 2, 6, 8]], np.eye(4)) and np.allclose(weights[4], 0.25)
     a, b = groove(), DrumPattern.empty()

@@ -189,32 +189,25 @@ def rock_beat(num_steps: int = 64):
     return DrumPattern(hits)
 
 
-def bilinear_z(corners: torch.Tensor, n: int) -> torch.Tensor:
-    """corners [4, Z] (top-left, top-right, bottom-left, bottom-right) -> [n*n, Z], as the app's grid."""
-    import torch
-
-    t = torch.linspace(0.0, 1.0, n)
-    v, u = torch.meshgrid(t, t, indexing="ij")
-    u, v = u.reshape(-1, 1), v.reshape(-1, 1)
-    return (1 - u) * (1 - v) * corners[0] + u * (1 - v) * corners[1] + (1 - u) * v * corners[2] + u * v * corners[3]
-
-
 def engine_of(model) -> str:
     return "fast" if getattr(model, "fast", None) is not None else "plain"
 
 
 def inference_figures(model, repeats: int) -> dict[str, float]:
     """encode / sample / interpolate / grid through the TrainedModel API (patterns in and out)."""
+    from musicvae.api import bilinear_z  # the app's grid
+
     a = rock_beat(model.num_steps)
     b = model.sample(1, 0.5, seed=1)[0]
     corners = model.sample_z(4, seed=2)
-    grid_z = bilinear_z(corners, 11)
+    grid_z = bilinear_z(corners.numpy(), 11)
     ms = 1e3
     return {
         "encode_ms": ms * median_time(lambda: model.encode([a]), repeats),
         "sample_ms": ms * median_time(lambda: model.sample(1, 0.5, seed=3), repeats),
         "interpolate_ms": ms * median_time(lambda: model.interpolate(a, b, 5, seed=4), repeats),
-        "grid_ms": ms * median_time(lambda: model.decode(bilinear_z(corners, 11), 0.5, seed=5), max(3, repeats // 3)),
+        "grid_ms": ms * median_time(lambda: model.decode(bilinear_z(corners.numpy(), 11), 0.5, seed=5),
+                                    max(3, repeats // 3)),
         "grid_greedy_ms": ms * median_time(lambda: model.decode(grid_z, 0.0), max(3, repeats // 3)),
         "sample_plain_ms": ms * median_time(lambda: _plain_sample(model, corners[:1]), repeats),
     }
@@ -285,6 +278,7 @@ def scaling(model, repeats: int, gmd: Path | None, threads: int) -> dict[str, li
     """Time vs batch size (decode, encode), vs grid cells, vs windows in ``prepare``."""
     import torch
 
+    from musicvae.api import bilinear_z
     from musicvae.model.fast import FastMusicVAE
     from musicvae.pattern import roll_tensor
 
@@ -303,7 +297,7 @@ def scaling(model, repeats: int, gmd: Path | None, threads: int) -> dict[str, li
         out["batch"].append(row)
     corners = model.sample_z(4, seed=2)
     for n in (1, 2, 3, 5, 7, 9, 11):
-        z = bilinear_z(corners, n)
+        z = bilinear_z(corners.numpy(), n)
         out["grid"].append({"cells": n * n, "ms": 1e3 * median_time(lambda z=z: model.decode(z, 0.5, seed=5), 3)})
     if gmd is not None and (gmd / "info.csv").exists():
         out["prepare"] = prepare_scaling(gmd, threads)

@@ -17,9 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import streamlit as st
 
-from musicvae import app_core as core
-from musicvae import app_ui as ui
-from musicvae.app_modes import DECODE_SEED_OFFSET, encode_mu, temperature_and_seed
+from musicvae.app import core, ui
+from musicvae.app.modes import DECODE_SEED_OFFSET, encode_mu, temperature_and_seed
 from musicvae.pattern import DrumPattern
 
 STEP = 0.1  # slider step, in standard deviations

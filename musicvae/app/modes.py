@@ -1,4 +1,4 @@
-"""Sample, Interpolate and Grid: each an ``st.fragment``, so its controls rerun only itself (Latent: app_latent)."""
+"""Sample, Interpolate and Grid: each an ``st.fragment``, so its controls rerun only itself (Latent: latent.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import logging
 import numpy as np
 import streamlit as st
 
-from musicvae import app_core as core
-from musicvae import app_ui as ui
+from musicvae.app import core, ui
 from musicvae.media.audio import AudioError
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
@@ -107,16 +106,8 @@ def sample_ui(ctx: ui.Context) -> None:
 @st.cache_data(max_entries=32, show_spinner=False)
 def _interpolate(model_key: str, hits: bytes, steps: int, method: str, temperature: float, seed: int, _model):
     """(patterns, endpoint reconstructions at T=0) for the interpolation A -> B in mu space."""
-    import torch
-
-    from musicvae.api import interpolate_z
-
     a, b = (DrumPattern(h) for h in _grids(hits, _model.num_steps))
-    _, mu, _ = _model.encode([a, b])
-    z = interpolate_z(mu[0], mu[1], steps, method)
-    patterns = _model.decode(z, temperature, seed)
-    recon = _model.decode(torch.stack([mu[0], mu[1]]), 0.0)
-    return patterns, recon
+    return _model.interpolate(a, b, steps, method, temperature, seed), _model.reconstruct([a, b])
 
 
 def _clicked(chart_key: str, cols: int, last_key: str) -> int | None:
@@ -247,9 +238,7 @@ def _zip_button(ctx: ui.Context, patterns: list[DrumPattern], names: list[str], 
 # -- Grid ----------------------------------------------------------------------------------------
 @st.cache_data(max_entries=16, show_spinner=False)
 def _grid(model_key: str, hits: bytes, n: int, temperature: float, seed: int, _model) -> list[DrumPattern]:
-    corners = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
-    _, mu, _ = _model.encode(corners)
-    return _model.decode(core.bilinear_z(mu.numpy(), n), temperature, seed)
+    return _model.grid([DrumPattern(h) for h in _grids(hits, _model.num_steps)], n, temperature, seed)
 
 
 @st.fragment

@@ -18,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from musicvae import app_core as core
+from musicvae.app import core
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
-"""The playground's logic without Streamlit: models on disk, presets, latent maths, scores, exports.
+"""The playground's logic without Streamlit: models on disk, presets, scores, exports, URL values.
 
-Everything here is plain Python over :mod:`musicvae.api` so it can be tested directly; the
-Streamlit modules (``app_ui``, ``app_modes``, ``streamlit_app.py``) only add widgets and caching.
+Everything here is plain Python (models are used through :mod:`musicvae.api`) so it can be tested
+directly; the Streamlit modules (``ui``, ``modes``, ``latent``, ``streamlit_app.py``) only add widgets
+and caching.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from musicvae.pattern import DrumPattern
 
 log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS_ENV = "MUSICVAE_CHECKPOINTS_DIR"
 PRESETS_DIR = REPO_ROOT / "assets" / "presets"
 SAMPLE_MODEL = "hier-drums_4bar_small"  # = api.DEFAULT_SAMPLE_MODEL (kept here to avoid importing torch early)
@@ -143,20 +144,7 @@ def load_presets(folder: Path = PRESETS_DIR) -> list[Preset]:
     return presets
 
 
-# -- latent maths and scores -----------------------------------------------------------------
-def bilinear_weights(n: int) -> np.ndarray:
-    """[n*n, 4] weights of the corners (top-left, top-right, bottom-left, bottom-right), row-major."""
-    t = np.linspace(0.0, 1.0, n)
-    v, u = np.meshgrid(t, t, indexing="ij")  # v down the rows, u across the columns
-    u, v = u.ravel(), v.ravel()
-    return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], axis=1).astype(np.float32)
-
-
-def bilinear_z(corners: np.ndarray, n: int) -> np.ndarray:
-    """corners [4, Z] -> [n*n, Z] bilinear mix (Beat Blender's grid)."""
-    return bilinear_weights(n) @ np.asarray(corners, dtype=np.float32)
-
-
+# -- scores -----------------------------------------------------------------
 def reconstruction_scores(truth: DrumPattern, guess: DrumPattern) -> dict[str, float]:
     """Step accuracy (all 9 instruments right at a step) and hit precision/recall/F1."""
     t, g = truth.hits, guess.hits
