@@ -30,3 +30,21 @@ def test_both_default_models_are_shipped():
 
     names = {p.name for p in SHIPPED}
     assert {DEFAULT_SAMPLE_MODEL, DEFAULT_INTERPOLATE_MODEL} <= names
+
+
+def test_grid_and_interpolation_ends_are_the_reconstructions():
+    """The API's grid puts each corner's own mu in its corner cell, and an interpolation starts and ends
+    at the endpoints' mu: at temperature 0 those cells are exactly ``reconstruct``'s grooves."""
+    from musicvae.api import DEFAULT_INTERPOLATE_MODEL, shipped_checkpoint
+    from musicvae.app.core import load_presets
+
+    model = TrainedModel.load(shipped_checkpoint(DEFAULT_INTERPOLATE_MODEL))
+    corners = [p.pattern for p in load_presets()[:4]]
+    recon = model.reconstruct(corners)
+    cells = model.grid(corners, 3, temperature=0.0)
+    assert len(cells) == 9
+    for cell, own in zip([cells[i] for i in (0, 2, 6, 8)], recon, strict=True):
+        assert cell.same_hits(own)
+    ends = model.interpolate(corners[0], corners[1], 5, temperature=0.0)
+    assert ends[0].same_hits(recon[0]) and ends[-1].same_hits(recon[1])
+    assert ends[0].qpm == corners[0].qpm
