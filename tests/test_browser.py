@@ -56,7 +56,7 @@ def start_server(port: int, env: dict, log: Path) -> subprocess.Popen:
     raise RuntimeError(f"streamlit did not start; see {log}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module: its Playwright must be gone before test_player_browser starts its own
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
@@ -74,7 +74,7 @@ def server(tmp_path_factory):
         process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(server):
     from playwright.sync_api import sync_playwright
 
