@@ -195,7 +195,8 @@ def _instrument(parsed: ParsedMidi, channel: int) -> str:
 def _list_channels(parsed: ParsedMidi, channels: list[int]) -> str:
     parts = [f"{_instrument(parsed, c)} on channel {c + 1}" for c in channels[:4]]
     if len(channels) > 4:
-        parts.append(f"{len(channels) - 4} more channels")
+        more = len(channels) - 4
+        parts.append(f"{more} more channel{'s' if more > 1 else ''}")
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
