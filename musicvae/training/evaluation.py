@@ -34,6 +34,7 @@ def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: i
     segments = np.zeros(model.num_segments)
     true_pos, false_pos, false_neg = (np.zeros(NUM_CLASSES, np.int64) for _ in range(3))
     distinct: set[bytes] = set()
+    mu_norms: list[np.ndarray] = []
     count = 0
     for lo in range(0, len(tokens), batch_size):
         batch = torch.from_numpy(tokens[lo : lo + batch_size].astype(np.int64)).to(device)
@@ -43,6 +44,7 @@ def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: i
         z = mu + sigma * torch.randn(mu.shape, generator=generator, device=device)
         sampled_logits, _ = model.free_run(z, 1.0, generator)
         _, greedy = model.free_run(mu, 0.0)
+        mu_norms.append(mu.norm(dim=1).cpu().numpy())
         for key in ("loss", "losses/r_loss", "losses/kl_bits"):
             totals[key] = totals.get(key, 0.0) + float(out[key]) * n
         totals["accuracy"] = totals.get("accuracy", 0.0) + float(out["metrics/accuracy"]) * n
@@ -77,5 +79,8 @@ def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: i
                           for name, t, p, n in zip(CLASS_NAMES, true_pos, false_pos, false_neg)},
         "distinct_reconstructions": len(distinct),
         "num_instruments": NUM_CLASSES,
+        # where the encoder puts these windows: refined encodings are kept inside the p99 ball
+        "mu_norm_p50": round(float(np.percentile(np.concatenate(mu_norms), 50)), 3),
+        "mu_norm_p99": round(float(np.percentile(np.concatenate(mu_norms), 99)), 3),
     }
     return result
