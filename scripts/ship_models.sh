@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Turns the newest checkpoints of runs/lokl and runs/hikl into the shipped model folders:
+# Turns the best-validation models of runs/lokl and runs/hikl (runs/NAME/best, kept by
+# `musicvae train --eval_every_steps`; the newest checkpoint where a run has none) into the shipped folders:
 # export weights + config, test-split report (metrics.json and config metrics), model card,
 # latent directions with measured attribute vectors.  Runs the two models in parallel, 1 thread each.
 # CARDS_ONLY=1 only rewrites the model cards.
@@ -9,21 +10,21 @@ cd "$(dirname "$0")/.."
 MV=.venv/bin/musicvae
 DATA=${DATA:-data/gmd}
 GMD=${GMD:-$(.venv/bin/python -c "from musicvae.data.sources import default_gmd_dir; print(default_gmd_dir())")}
-declare -A NAME=([lokl]=hier-drums_4bar_small [hikl]=hier-drums_4bar_small_hikl)
+declare -A NAME=([lokl]=hier-drums_4bar_small_aug [hikl]=hier-drums_4bar_small_hikl_aug)
 declare -A PURPOSE=([lokl]="sampling: the default model for Sample, Latent sliders and Grid (low KL, 48 free bits)"
                     [hikl]="encoding uploads and interpolating: the default for Interpolate (high KL, 256 free bits)")
 card() {
   local run=$1 out=checkpoints/${NAME[$1]}
   .venv/bin/python scripts/make_model_card.py "$out" "runs/$run" --purpose "${PURPOSE[$run]}" \
-    --command "scripts/train_models.sh (run $run: musicvae train --config ${NAME[$run]} --hparams $(grep "\[$run\]=" scripts/train_models.sh | head -1 | cut -d'"' -f2) ...)" \
-    $([ "$run" = lokl ] && [ -f docs/baseline/cat-drums_4bar_small.step2541.test.json ] && echo \
-      --baseline docs/baseline/cat-drums_4bar_small.step2541.test.json \
-      --same_budget docs/baseline/hier-drums_4bar_small.step2541.test.json) \
+    --command "scripts/train_models.sh (run $run: musicvae train --config ${NAME[$run]} --bf16 --init_from the previous shipped model ...)" \
+    --training_precision "$(grep -q -w -E 'avx512_bf16|amx_bf16' /proc/cpuinfo && echo 'bfloat16 autocast, float32 master weights' || echo float32)" \
     --limitations "${LIMITS:-More in the README, section Models.}"
 }
 ship() {
   local run=$1 out=checkpoints/${NAME[$1]}
-  $MV export --checkpoint "runs/$run" --output_dir "$out" ${HALF:+--half}
+  local source="runs/$run"
+  [ -f "runs/$run/best/model.safetensors" ] && source="runs/$run/best"
+  $MV export --checkpoint "$source" --output_dir "$out" ${HALF:+--half}
   $MV report --checkpoint "$out" --examples_path "$DATA" --split test --gmd_root "$GMD" --num_threads 1 \
     --output "$out/metrics.json" > /dev/null
   $MV export --checkpoint "$out" --output_dir "$out" --metrics "$out/metrics.json" ${HALF:+--half}  # same weights as reported
