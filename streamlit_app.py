@@ -2,8 +2,9 @@
 
 Sample, steer, interpolate and blend 4-bar drum grooves with a hierarchical MusicVAE; see them
 as piano rolls, hear them through FluidSynth, bring your own MIDI and take the results home.
-The logic lives in ``musicvae/app/core.py``; widgets in ``musicvae/app/ui.py``,
-``musicvae/app/modes.py`` (Sample, Interpolate, Grid) and ``musicvae/app/latent.py``.
+The logic lives in ``musicvae/app/core.py``; widgets in ``musicvae/app/ui.py``, one looper per
+screen in ``musicvae/app/stage.py``, the modes in ``modes.py`` (Sample), ``interpolate.py``,
+``grid.py`` and ``latent.py``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run from anywhere without installing
 
-from musicvae.app import latent, modes, ui  # noqa: E402
+from musicvae.app import grid, interpolate, latent, modes, ui  # noqa: E402
 
 MODE_UIS = {
     "sample": modes.sample_ui,
     "latent": latent.latent_ui,
-    "interpolate": modes.interpolate_ui,
-    "grid": modes.grid_ui,
+    "interpolate": interpolate.interpolate_ui,
+    "grid": grid.grid_ui,
 }
 
 

@@ -99,6 +99,22 @@ def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
 
 
+def loopers(at) -> list[dict]:
+    """The data of every looper on the page (there must be at most one per screen)."""
+    from musicvae.app.player import COMPONENT_NAME
+
+    found = [json.loads(e.proto.json) for e in at.main if getattr(e.proto, "component_name", None) == COMPONENT_NAME]
+    assert len(found) <= 1, "more than one looper on one screen"
+    return found
+
+
+def playing(at) -> dict:
+    """The groove the screen's one looper plays (its data: pattern, qpm, label, roll)."""
+    found = loopers(at)
+    assert found, "no looper on the page"
+    return found[0]
+
+
 def test_no_model_installed_every_mode_shows_a_playable_preset(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
@@ -107,7 +123,7 @@ def test_no_model_installed_every_mode_shows_a_playable_preset(tmp_path, monkeyp
     for mode in ("sample", "latent", "interpolate", "grid"):
         switch_mode(at, mode)
         assert "No trained model is installed" in texts(at.warning), mode
-        assert at.get("audio") and at.get("plotly_chart"), mode
+        assert loopers(at) and at.get("plotly_chart") and not at.get("audio"), mode
 
 
 def test_sample_mode_widgets_and_seed(app):
@@ -116,14 +132,21 @@ def test_sample_mode_widgets_and_seed(app):
     temperature = at.slider(key="temperature")
     assert (temperature.min, temperature.max, temperature.value) == (0.1, 2.0, 0.5)
     assert at.number_input(key="seed") and at.button(key="new_seed_btn") and at.toggle(key="similar_on")
-    assert len(at.get("audio")) == at.slider(key="n_var").value == 3
+    assert not at.get("audio") and at.slider(key="n_var").value == 3
+    assert playing(at)["roll"] == "roll_sample_0"  # one looper, on the first variation
+    assert [b.label for b in at.button if str(b.key).startswith("play_sample_")] == ["🔊 Playing", "▶ Play", "▶ Play"]
     assert len(at.download_button) >= 6  # MIDI + WAV per variation
     assert "hit F1 0.5" in texts(at.markdown)  # the About panel shows metrics.json's headline numbers
     first = roll_specs(at)
+    first_groove = playing(at)["pattern"]["id"]
+    at.button(key="play_sample_2").click()
+    run_ok(at)
+    assert playing(at)["roll"] == "roll_sample_2" and playing(at)["pattern"]["id"] != first_groove
     at.number_input(key="seed").set_value(2)
     run_ok(at)
     second = roll_specs(at)
     assert first != second
+    assert playing(at)["roll"] == "roll_sample_2"  # the looper stays on the chosen variation
     at.number_input(key="seed").set_value(1)
     run_ok(at)
     assert roll_specs(at) == first  # the same seed gives the same grooves
@@ -131,7 +154,7 @@ def test_sample_mode_widgets_and_seed(app):
     run_ok(at)
     at.slider(key="n_var").set_value(1)
     run_ok(at)
-    assert len(at.get("audio")) == 1
+    assert playing(at)["roll"] == "roll_sample_0"  # the chosen variation is gone: back to the first
 
 
 def test_similar_and_keep_for_other_modes(app):
@@ -188,14 +211,21 @@ def test_interpolate_steps_method_and_real_ends(app):
     at.slider(key="steps").set_value(5)
     run_ok(at)
     assert len(at.select_slider(key="interp_step").options) == 5
-    assert len(at.get("audio")) == 2  # the whole morph + the chosen step
-    assert "Endpoint reconstruction" in texts(at.caption)
+    assert not at.get("audio") and playing(at)["roll"] == "roll_interp_view"
+    assert "Endpoint reconstruction" in texts(at.caption) and "plays back" in texts(at.caption)
+    assert at.download_button(key="morph_wav")
+    at.button(key="play_src_a").click()  # A has its own roll and play toggle
+    run_ok(at)
+    assert playing(at)["roll"] == "roll_src_a"
+    at.select_slider(key="interp_step").set_value(3)  # the main control brings the looper back
+    run_ok(at)
+    assert playing(at)["roll"] == "roll_interp_view"
     assert at.download_button(key="interp_zip")
     at.radio(key="method").set_value("lerp")
     at.toggle(key="real_ends").set_value(True)
     at.select_slider(key="interp_step").set_value(1)
     run_ok(at)
-    assert "step A of 5" in roll_specs(at)[-1]
+    assert any("step A of 5" in spec for spec in roll_specs(at))
 
 
 def test_grid_size_and_cell_pick(app):
@@ -207,8 +237,12 @@ def test_grid_size_and_cell_pick(app):
     at.selectbox(key="grid_row").set_value(2)
     at.selectbox(key="grid_col").set_value(3)
     run_ok(at)
-    assert "grid cell row 2, column 3" in roll_specs(at)[-1]
-    assert at.download_button(key="grid_zip")
+    assert any("grid cell row 2, column 3" in spec for spec in roll_specs(at))
+    assert at.download_button(key="grid_zip") and playing(at)["roll"] == "roll_grid_cell"
+    cell = playing(at)["pattern"]["id"]
+    at.button(key="play_corner_src_0").click()
+    run_ok(at)
+    assert playing(at)["roll"] == "roll_corner_src_0" and playing(at)["pattern"]["id"] != cell
 
 
 def test_query_params_restore_state(app):
@@ -232,7 +266,7 @@ def test_presentation_mode_hides_developer_controls(app):
     assert at.session_state["present"]
     assert not [r for r in at.radio if r.key == "model_sample"]
     assert not [n for n in at.number_input if n.key == "seed"]
-    assert at.get("audio")
+    assert playing(at) and not at.get("audio")
 
 
 def test_no_soundfont_is_said_plainly_never_silent_audio(app, monkeypatch):
@@ -245,7 +279,7 @@ def test_no_soundfont_is_said_plainly_never_silent_audio(app, monkeypatch):
     try:
         at = run_ok(app)
         assert "No soundfont found" in texts(at.error) and "fluid-soundfont-gm" in texts(at.error)
-        assert not at.get("audio") and at.get("plotly_chart")  # rolls still shown, no silent player
+        assert not loopers(at) and at.get("plotly_chart")  # rolls still shown, no silent player
     finally:
         app_ui.get_synth.clear()
 
@@ -255,6 +289,8 @@ class SilentSynth:
 
     sample_rate = 22050
     description = "a silent test synth"
+    soundfont = str(ROOT / "pyproject.toml")  # any existing file: the kit's cache key stats it
+    kit_name = "silence"
 
     def render_events(self, events, seconds: float, loop: bool = False):
         import numpy as np
@@ -262,21 +298,23 @@ class SilentSynth:
         return np.zeros(int(round(seconds * self.sample_rate)), np.float32)
 
 
-def test_silent_synth_is_an_error_message_not_an_exception(app, monkeypatch):
+def test_silent_synth_is_an_error_message_not_an_exception(app, monkeypatch, tmp_path):
     from musicvae.app import modes as app_modes
     from musicvae.app import ui as app_ui
-    from musicvae.media import audio
+    from musicvae.media import audio, drumkit
+
+    monkeypatch.setenv(drumkit.CACHE_ENV, str(tmp_path))
 
     monkeypatch.setattr(audio, "default_synth", lambda *args, **kwargs: SilentSynth())
-    caches = (app_ui.get_synth, app_ui._wav, app_modes._morph_wav)
+    caches = (app_ui.get_synth, app_ui.get_kit, app_ui._wav, app_modes._morph_wav)
     for cache in caches:
         cache.clear()
     try:
         at = run_ok(app)
         assert "rendered silence" in texts(at.error), texts(at.error)
-        assert not at.get("audio") and at.get("plotly_chart")  # rolls still shown, no silent player
+        assert not loopers(at) and at.get("plotly_chart")  # rolls still shown, no silent player
         switch_mode(at, "interpolate")
-        assert "No audio for the morph" in texts(at.error) and not at.get("audio")
+        assert "rendered silence" in texts(at.error) and not loopers(at)
     finally:
         for cache in caches:
             cache.clear()

@@ -210,3 +210,43 @@ def parse_number(text: str | None, kind: type, lo: float, hi: float, default):
     if not np.isfinite(value):
         return default
     return kind(min(max(value, lo), hi))
+
+
+def parse_models(text: str | None) -> dict[str, str]:
+    """'latent:sample,grid:sample' -> {mode: role} (unknown modes and roles are left out)."""
+    out = {}
+    for part in (text or "").split(","):
+        mode, _, role = part.partition(":")
+        if mode in MODES and role in ROLES:
+            out[mode] = role
+    return out
+
+
+def format_models(models: dict[str, str]) -> str:
+    return ",".join(f"{mode}:{role}" for mode, role in models.items())
+
+
+def parse_latent(text: str | None, limit: int = 8) -> dict[str, float]:
+    """'pc:0:1.5;z:3:-0.2' -> {'pc:0': 1.5, 'z:3': -0.2} (slider positions clamped to +-3)."""
+    out: dict[str, float] = {}
+    for part in (text or "").split(";"):
+        kind, _, rest = part.partition(":")
+        index, _, value = rest.partition(":")
+        if kind not in ("pc", "z") or not index.isdigit() or int(index) > 4096:
+            continue
+        out[f"{kind}:{int(index)}"] = round(float(parse_number(value or "0", float, -3.0, 3.0, 0.0)), 3)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def format_latent(alphas: dict[str, float]) -> str:
+    return ";".join(f"{key}:{value:g}" for key, value in alphas.items())
+
+
+def parse_cell(text: str | None) -> tuple[int, int] | None:
+    """'2,3' -> (2, 3): a grid cell (row, column), 1-based, at most 11."""
+    row, _, col = (text or "").partition(",")
+    if not (row.isdigit() and col.isdigit()):
+        return None
+    return min(max(int(row), 1), 11), min(max(int(col), 1), 11)

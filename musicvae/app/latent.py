@@ -18,7 +18,8 @@ import numpy as np
 import streamlit as st
 
 from musicvae.app import core, ui
-from musicvae.app.modes import DECODE_SEED_OFFSET, encode_mu, temperature_and_seed
+from musicvae.app.modes import DECODE_SEED_OFFSET, closeness, encode_mu, temperature_and_seed
+from musicvae.app.stage import Stage, follow
 from musicvae.pattern import DrumPattern
 
 STEP = 0.1  # slider step, in standard deviations
@@ -102,6 +103,7 @@ def prefetch(model, model_key: str, z0, alphas: dict[str, float], moved: str | N
 def _reset_latent() -> None:
     for key in [k for k in st.session_state if str(k).startswith("lat_")]:
         st.session_state[key] = 0.0
+    follow("latent", "latent")
 
 
 @st.cache_resource(show_spinner=False)
@@ -111,7 +113,9 @@ def _directions(path: str, z_size: int):
     return load_directions(path, z_size)
 
 
-def direction_options(directions, z_size: int) -> dict[str, str]:
+def direction_options(directions, z_size: int, raw: list[str] | None = None) -> dict[str, str]:
+    """Named attribute sliders, then principal directions, then only the raw z dimensions in ``raw``
+    (those already chosen: 256 raw options made the multiselect's type-ahead add many at once)."""
     options: dict[str, str] = {}
     if directions is not None:
         # named attribute sliders first: they passed the measurement (latent/steering.py, README table)
@@ -124,8 +128,23 @@ def direction_options(directions, z_size: int) -> dict[str, str]:
             share = 100 * entry["explained_variance"]
             hint = ", + busier" if entry.get("hits_correlation", 0.0) > 0.3 else ""
             options[f"pc:{i}"] = f"{entry['name']} ({f'{share:.0f}' if share >= 1 else '<1'}% var{hint})"
-    options.update({f"z:{d}": f"z[{d}] (raw)" for d in range(z_size)})
+    for key in raw or []:
+        if key.startswith("z:") and key[2:].isdigit() and int(key[2:]) < z_size:
+            options[key] = f"z[{int(key[2:])}] (raw)"
     return options
+
+
+def _add_raw() -> None:
+    state = st.session_state
+    key = f"z:{int(state.get('raw_z', 0))}"
+    chosen = list(state.get("latent_dirs") or [])
+    if key not in chosen and len(chosen) < 8:
+        state["latent_dirs"] = chosen + [key]
+
+
+def short_label(label: str) -> str:
+    """'busier (measured ρ 1.00)' -> 'busier' (presentation mode shows no measurements)."""
+    return label.split(" (")[0]
 
 
 def latent_ui(ctx: ui.Context) -> None:
@@ -135,43 +154,61 @@ def latent_ui(ctx: ui.Context) -> None:
     if ctx.model is None:
         ui.no_model_notice()
         key = ui.pick_groove("Groove", "latent_base", items)
-        ui.show_groove(ctx, items[key][1], "latent_base", items[key][0])
+        stage = Stage(ctx, "latent", "latent_base")
+        stage.show(items[key][1], "latent_base", items[key][0])
+        stage.mount()
         return
     directions = _directions(str(ctx.pick.path), ctx.model.z_size)
-    options = direction_options(directions, ctx.model.z_size)
+    raw = [k for k in state.get("latent_dirs") or [] if str(k).startswith("z:")]
+    options = direction_options(directions, ctx.model.z_size, raw)
     if state.get("latent_dirs") is None or not set(state["latent_dirs"]) <= set(options):
-        state["latent_dirs"] = list(options)[:3]
-    base_col, pick_col = st.columns([1, 2])
+        state["latent_dirs"] = list(options)[:3] or ["z:0"]
+        options = direction_options(directions, ctx.model.z_size, state["latent_dirs"])
+    labels = options if not ctx.present else {k: short_label(v) for k, v in options.items()}
+    base_col, pick_col, raw_col = st.columns([3, 5, 2], vertical_alignment="bottom")
     with base_col:
         base_key = ui.pick_groove("Start from", "latent_base", items, {"random": "a random z (from the seed)"})
-    pick_col.multiselect("Directions to steer", list(options), format_func=options.__getitem__, key="latent_dirs",
+    pick_col.multiselect("Directions to steer", list(options), format_func=labels.__getitem__, key="latent_dirs",
                          max_selections=8)
+    if not ctx.present:
+        with raw_col.popover("+ raw z"):
+            st.number_input("Raw z dimension", 0, ctx.model.z_size - 1, step=1, key="raw_z")
+            st.button("Add this dimension", on_click=_add_raw, key="raw_z_add")
     if directions is None:
         st.info("No principal directions are stored with this model (run `musicvae directions --checkpoint "
                 f"{ctx.pick.path}`), so only raw z dimensions are offered.")
-    st.caption("PC = principal direction: the axes along which the training grooves' codes vary most (the share "
-               "of variance they explain; '+ busier' when + goes with more hits), so they change the groove a lot. "
-               "Raw z dimensions carry no meaning on their own: each one is an arbitrary mix of features.")
+    if not ctx.present:
+        st.caption("PC = principal direction: the axes along which the training grooves' codes vary most (the share "
+                   "of variance they explain; '+ busier' when + goes with more hits), so they change the groove a "
+                   "lot. Raw z dimensions carry no meaning on their own: each one is an arbitrary mix of features.")
+    ui.link_notice([base_key], items)
     base = None if base_key == "random" else items[base_key][1]
-    _steer(ctx, base, options, directions)
+    _steer(ctx, base, items[base_key][0] if base is not None else "", labels, directions)
+
+
+def _command(command: str) -> None:
+    if command == "new":
+        ui.new_seed()
+        follow("latent", "latent")
 
 
 @st.fragment
-def _steer(ctx: ui.Context, base: DrumPattern | None, options: dict[str, str], directions) -> None:
+def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: dict[str, str], directions) -> None:
     state = st.session_state
+    stage = Stage(ctx, "latent", "latent")
     temperature_and_seed(ctx)
     seed, temperature = int(state["seed"]), float(state["temperature"])
     z0 = ctx.model.sample_z(1, seed).numpy()[0] if base is None else encode_mu(ctx, [base])[0]
     alphas: dict[str, float] = {}
-    columns = st.columns(2)
-    for i, key in enumerate(state["latent_dirs"]):
+    slider_col, roll_col = st.columns([2, 3])  # sliders beside the roll: one screen
+    for key in state["latent_dirs"]:
         widget = f"lat_{key}"
         if widget not in state:
             state[widget] = 0.0
-        columns[i % 2].slider(options[key], -3.0, 3.0, step=STEP, key=widget,
-                              help="In standard deviations of the training codes along this direction.")
+        slider_col.slider(options[key], -3.0, 3.0, step=STEP, key=widget, on_change=follow, args=("latent", "latent"),
+                          help="In standard deviations of the training codes along this direction.")
         alphas[key] = round(float(state[widget]), 3)
-    st.button("↺ Reset sliders", on_click=_reset_latent, key="latent_reset")
+    slider_col.button("↺ Reset sliders", on_click=_reset_latent, key="latent_reset")
     previous = state.get("_latent_prev", {})
     changed = [k for k in alphas if k in previous and alphas[k] != previous[k]]
     moved = changed[0] if len(changed) == 1 else next(iter(alphas), None)  # nothing moved yet: the first one
@@ -183,9 +220,16 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, options: dict[str, str], d
     pattern = decode_steered(ctx.model, model_key, z0, alphas, directions, temperature, decode_seed)
     timer.mark("decode")
     label = ", ".join(f"{options[k].split(' (')[0]} {a:+.1f}" for k, a in alphas.items() if a) or "no offsets"
-    ui.show_groove(ctx, pattern, "latent", f"steered groove ({label})")
-    timer.mark("roll + audio")
-    attribute_panel(ctx, z0, alphas, directions, pattern)
+    with roll_col:
+        stage.show(pattern, "latent", f"steered groove ({label})")
+    timer.mark("roll")
+    if base is not None:  # the groove the sliders start from: seen and heard too
+        stage.show(base, "latent_src", f"the starting groove: {base_label}", height=int(ctx.roll_height * 0.6),
+                   downloads=False, colorbar=False)
+        closeness(ctx, [("its hits", base)])
+    stage.mount(_command)
+    if not ctx.present:
+        attribute_panel(ctx, z0, alphas, directions, pattern)
     prefetch(ctx.model, model_key, z0, alphas, moved, direction, directions, temperature, decode_seed)
     timer.show(ctx)
     ui.sync_url()

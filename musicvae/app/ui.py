@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "n_var": 3, "similar_on": False, "similarity": 0.7, "sim_base": None, "latent_base": "random",
     "latent_dirs": None, "steps": 7, "method": "slerp", "real_ends": False, "interp_a": None, "interp_b": None,
     "interp_step": 1, "grid_n": 5, "real_corners": False, "corner_0": None, "corner_1": None, "corner_2": None,
-    "corner_3": None, "grid_row": 1, "grid_col": 1,
+    "corner_3": None, "grid_row": 1, "grid_col": 1, "switch_at": "bar",
 }
 CHOICE_KEYS = ("sim_base", "latent_base", "interp_a", "interp_b", "corner_0", "corner_1", "corner_2", "corner_3")
 
@@ -47,7 +47,7 @@ class Context:
 
     @property
     def roll_height(self) -> int:
-        return 430 if self.present else 280
+        return 320 if self.present else 260
 
 
 # -- cached resources ------------------------------------------------------------------------
@@ -181,6 +181,19 @@ def restore_from_url(preset_keys: set[str]) -> None:
     if qp.get("method") in ("slerp", "lerp"):
         state["method"] = qp["method"]
     state["present"] = qp.get("present") in ("1", "true", "yes")
+    state["repeats"] = core.parse_number(qp.get("repeats"), int, 1, 4, state["repeats"])
+    if qp.get("switch") in ("bar", "beat"):
+        state["switch_at"] = qp["switch"]
+    for mode, role in core.parse_models(qp.get("model")).items():
+        state[f"model_{mode}"] = role
+    lat = core.parse_latent(qp.get("lat"))
+    if lat:
+        state["latent_dirs"] = list(lat)
+        for key, value in lat.items():
+            state[f"lat_{key}"] = value
+    cell = core.parse_cell(qp.get("cell"))
+    if cell:
+        state["grid_row"], state["grid_col"] = cell
     for param, key in (("a", "interp_a"), ("b", "interp_b"), ("base", "sim_base")):
         if qp.get(param) in preset_keys:
             state[key] = f"preset:{qp[param]}"
@@ -206,6 +219,14 @@ def sync_url() -> None:
         wanted["corners"] = ",".join(c.split(":", 1)[1] for c in corners)
     if state["present"]:
         wanted["present"] = "1"
+    wanted["repeats"] = str(state["repeats"])
+    wanted["switch"] = state["switch_at"]
+    models = {m: state[f"model_{m}"] for m in core.MODES if state.get(f"model_{m}") not in (None, core.MODE_ROLES[m])}
+    if models:
+        wanted["model"] = core.format_models(models)
+    if state.get("latent_dirs"):
+        wanted["lat"] = core.format_latent({k: float(state.get(f"lat_{k}", 0.0)) for k in state["latent_dirs"]})
+    wanted["cell"] = f"{state['grid_row']},{state['grid_col']}"
     qp = st.query_params
     for param in [p for p in qp if p not in wanted]:
         del qp[param]
@@ -245,6 +266,25 @@ def pick_groove(label: str, key: str, items: dict[str, tuple[str, DrumPattern]],
     return st.selectbox(label, list(options), format_func=options.__getitem__, key=key)
 
 
+def md_text(text: str) -> str:
+    """Text shown through markdown, literally."""
+    return _escape(text)
+
+
+def html_text(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=False)
+
+
+def link_notice(keys: list[str], items: dict[str, tuple[str, DrumPattern]]) -> None:
+    """Say when the scene holds grooves a shared link cannot carry (uploads, kept samples)."""
+    local = [items[k][0] for k in dict.fromkeys(keys) if k in items and not str(k).startswith("preset:")]
+    if local:
+        st.caption("🔗 A shared link of this page cannot carry " + ", ".join(md_text(x) for x in local)
+                   + ": it opens with a preset groove in that place (uploads and kept grooves stay in this tab).")
+
+
 def pin(label: str, pattern: DrumPattern) -> None:
     pinned = st.session_state.setdefault("pinned", {})
     pinned[f"pin:{len(pinned) + 1}"] = (f"★ {label}", pattern)
@@ -276,7 +316,10 @@ def uploads_ui() -> None:
         if len(loaded.windows) > 1:
             if f"win_{digest}" not in state:
                 state[f"win_{digest}"] = loaded.default_index
-            st.selectbox(f"Window of {_escape(upload.name)}", range(len(loaded.windows)), key=f"win_{digest}",
+            # the label is plain text for screen readers; the visible line is escaped markdown
+            st.caption(f"Window of {_escape(upload.name)}")
+            st.selectbox(f"Window of {upload.name}", range(len(loaded.windows)), key=f"win_{digest}",
+                         label_visibility="collapsed",
                          format_func=lambda i, w=loaded.windows: f"bars {window_bars(w[i])} ({w[i].num_hits} hits)")
         for notice in loaded.notices:
             st.caption(f"{_escape(upload.name)}: {notice}")
@@ -290,6 +333,7 @@ def _assign_new_uploads(digests: list[str]) -> None:
     """Fresh uploads become the grooves of every mode (the last two: A and B, the last four: corners)."""
     state = st.session_state
     keys = [f"upload:{d}" for d in digests]
+    state["real_ends"] = state["real_corners"] = True  # your grooves play as you made them
     state["sim_base"] = keys[-1]
     state["latent_base"] = keys[-1]
     if state["mode"] == "sample":
@@ -310,7 +354,9 @@ def sidebar() -> Context:
         st.radio("Mode", list(core.MODES), format_func=core.MODES.__getitem__, key="mode")
         mode = state["mode"]
         st.slider("Tempo (qpm)", 60, 200, key="qpm")
-        st.slider("Repeats in the audio", 1, 4, key="repeats")
+        st.radio("New grooves start at the next", ["bar", "beat"], key="switch_at", horizontal=True,
+                 help="Where the looper switches to a new groove (it never stops).")
+        st.slider("Repeats in the WAV export", 1, 4, key="repeats")
         uploads_ui()
         pick = model_picker(mode, state["present"])
         model = get_model(core.model_key(pick.path), str(pick.path)) if pick else None
@@ -359,25 +405,45 @@ def about_panel() -> None:
 
 # -- showing grooves -----------------------------------------------------------------------------
 def show_groove(ctx: Context, pattern: DrumPattern, key: str, title: str = "", height: int | None = None,
-                downloads: bool = True, caption: str = "", colorbar: bool = True) -> None:
-    """Piano roll, looping audio, a one-line summary and MIDI/WAV downloads."""
+                downloads: bool = True, caption: str = "", colorbar: bool = True, play=None) -> None:
+    """Piano roll, a one-line summary, the play toggle (``play(column)``) and MIDI/WAV downloads.
+
+    Listening goes through the screen's one looper (:mod:`musicvae.app.stage`); the WAV is made
+    only when its download is clicked, so a slider move renders no audio file.
+    """
     from musicvae.media.plots import piano_roll
 
     figure = piano_roll(pattern, title, height or ctx.roll_height, colorbar=colorbar)
     st.plotly_chart(figure, key=f"roll_{key}", config={"displayModeBar": False}, theme=None)  # our own colours
-    wav = wav_of(pattern, ctx.qpm, ctx.repeats)
-    if wav is not None:
-        st.audio(wav, format="audio/wav", loop=True)
     st.caption(caption or core.describe(pattern))
+    if not (downloads or play):
+        return
+    columns = st.columns(3 if downloads and play else 2 if downloads else 1)
+    if play:
+        play(columns[0])
     if downloads:
         stem = core.safe_file_stem(title or key)
-        left, right = st.columns(2)
-        qpm = ctx.qpm
+        qpm, repeats = ctx.qpm, ctx.repeats
+        left, right = columns[-2], columns[-1]
         left.download_button("⬇ MIDI", lambda: pattern.to_midi_bytes(qpm), f"{stem}.mid", "audio/midi",
                              key=f"dl_mid_{key}", on_click="ignore", width="stretch")  # made on click only
-        if wav is not None:
-            right.download_button("⬇ WAV", wav, f"{stem}.wav", "audio/wav", key=f"dl_wav_{key}", on_click="ignore",
-                                  width="stretch")
+        if get_synth()[0] is not None:
+            right.download_button("⬇ WAV", lambda: wav_bytes(pattern, qpm, repeats), f"{stem}.wav", "audio/wav",
+                                  key=f"dl_wav_{key}", on_click="ignore", width="stretch")
+
+
+def wav_bytes(pattern: DrumPattern, qpm: float, repeats: int = 1) -> bytes:
+    """The WAV export (the same file as before the looper: looping render, cached)."""
+    vel = None if pattern.velocities is None else pattern.velocities.tobytes()
+    return _wav(pattern.hits.tobytes(), vel, pattern.num_steps, float(qpm), int(repeats), True)
+
+
+@st.cache_resource(show_spinner=False)
+def get_kit():
+    """The looper's one-shot drum kit (rendered once per soundfont, then cached on disk)."""
+    from musicvae.media.drumkit import load_kit
+
+    return load_kit(get_synth()[0])
 
 
 def no_model_notice() -> None:

@@ -76,6 +76,8 @@ def piano_roll(
     """
     z, text = _cells(pattern)
     steps = pattern.num_steps
+    played = pattern.velocity_grid()[pattern.hits]
+    varied = played.size > 0 and int(played.min()) != int(played.max())  # one velocity: a scale says nothing
     heatmap = {
         "type": "heatmap",
         "z": _typed(z.astype(np.float32)),
@@ -86,7 +88,7 @@ def piano_roll(
         "colorscale": VELOCITY_SCALE,
         "zmin": 1,
         "zmax": 127,
-        "showscale": colorbar and not compact,
+        "showscale": colorbar and not compact and varied,
         "colorbar": {"title": {"text": "velocity", "side": "right"}, "thickness": 10, "len": 0.9},
         "xgap": 1,
         "ygap": 1,

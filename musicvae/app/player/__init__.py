@@ -118,6 +118,8 @@ def looper(
     autoplay: bool = False,
     keyboard: bool = True,
     kit: Any = None,
+    on_command: Any = None,
+    roll: str = "",
 ) -> LooperState:
     """Mount the looping player with ``pattern`` as the groove; returns what the browser reported.
 
@@ -125,6 +127,9 @@ def looper(
     per-step lists of class indices.  ``qpm`` changes the tempo live.  ``switch_at``: "bar" or
     "beat", where a new groove takes over.  ``key`` must stay the same across reruns (one player
     per screen).  ``kit``: a ``drumkit.DrumKit`` (default: the app's soundfont, rendered once).
+    ``on_command(command)`` runs as a callback, before the rerun the key press caused (so the app
+    draws the new groove in that same run).  ``roll``: the key of the ``st.plotly_chart`` piano
+    roll of this groove; the browser moves a playhead over it (``.st-key-<roll>``).
     Raises the audio module's ``AudioError`` / ``drumkit.KitError`` when no drum kit can be made.
     """
     import streamlit as st
@@ -146,6 +151,7 @@ def looper(
         "kit": None if held == kit.key else drumkit.kit_payload(kit),
         "autoplay": bool(autoplay),
         "keyboard": bool(keyboard),
+        "roll": str(roll),
     }
     result = _component()(
         key=key,
@@ -153,7 +159,7 @@ def looper(
         default={"playing": False, "kit": None},
         on_playing_change=_ignore,
         on_kit_change=_ignore,
-        on_command_change=_ignore,
+        on_command_change=_ignore if on_command is None else (lambda: _dispatch(key, on_command)),
         height="content",
     )
     return LooperState(
@@ -162,6 +168,15 @@ def looper(
         command=result.get("command"),
         pattern_id=groove["id"],
     )
+
+
+def _dispatch(key: str, on_command) -> None:
+    import streamlit as st
+
+    value = st.session_state.get(key)
+    command = value.get("command") if isinstance(value, dict) else None
+    if command:
+        on_command(str(command))
 
 
 def _ignore() -> None:

@@ -14,7 +14,7 @@
 //   arrivals : {perfTime, patternId, kind}                  (data reached the component)
 // and currentStep(), state(), level().
 
-const VERSION = 3;
+const VERSION = 4;
 const LOOKAHEAD = 0.1; // seconds scheduled ahead of the audio clock
 const TICK_MS = 25; // scheduler period
 const START_DELAY = 0.06; // first step after pressing play
@@ -158,11 +158,16 @@ class Looper {
     const pattern = data.pattern;
     if (pattern && Array.isArray(pattern.events) && pattern.steps > 0) {
       const switchAt = data.switch_at === "beat" ? "beat" : "bar";
+      const roll = typeof data.roll === "string" ? data.roll : "";
       if (this.pattern && pattern.id === this.pattern.id) {
+        this.pattern.roll = roll; // the same groove, shown in another roll
         if (this.pending) ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "cancel" });
         this.pending = null; // back to what plays: drop the queued groove
-      } else if (!this.pending || this.pending.pattern.id !== pattern.id || this.pending.at !== switchAt) {
+      } else if (this.pending && this.pending.pattern.id === pattern.id && this.pending.at === switchAt) {
+        this.pending.pattern.roll = roll;
+      } else {
         const compiled = this.compile(pattern);
+        compiled.roll = roll;
         if (!this.pattern || !this.playing) {
           this.pattern = compiled;
           this.pending = null;
@@ -375,6 +380,41 @@ class Looper {
   render(entry) {
     entry = entry === undefined ? this.current() : entry;
     for (const view of this.views) view.update(this, entry);
+    this.playhead(entry);
+  }
+
+  // A playhead over the plotly piano roll of the groove that plays (the roll's Streamlit key comes
+  // with the groove: .st-key-<roll>); a translucent column drawn over the plot area, one step wide.
+  playhead(entry) {
+    const roll = this.pattern && this.playing && entry && entry.step >= 0 ? this.pattern.roll : "";
+    let plot = null;
+    if (roll) {
+      const holder = document.querySelector(".st-key-" + CSS.escape(roll));
+      plot = holder && holder.querySelector(".js-plotly-plot");
+    }
+    for (const old of document.querySelectorAll(".mv-playhead")) {
+      if (!plot || old.parentElement !== plot) old.remove();
+    }
+    const layout = plot && plot._fullLayout;
+    if (!layout || !layout._size || !layout.xaxis || typeof layout.xaxis.l2p !== "function") return;
+    let line = plot.querySelector(":scope > .mv-playhead");
+    if (!line) {
+      line = document.createElement("div");
+      line.className = "mv-playhead";
+      line.setAttribute("aria-hidden", "true");
+      Object.assign(line.style, { position: "absolute", pointerEvents: "none", zIndex: "5",
+        background: "rgba(31, 119, 180, 0.30)", borderLeft: "2px solid rgba(31, 119, 180, 0.9)" });
+      if (getComputedStyle(plot).position === "static") plot.style.position = "relative";
+      plot.appendChild(line);
+    }
+    const size = layout._size;
+    const x0 = size.l + layout.xaxis.l2p(entry.step - 0.5);
+    const x1 = size.l + layout.xaxis.l2p(entry.step + 0.5);
+    line.style.left = `${x0}px`;
+    line.style.width = `${Math.max(2, x1 - x0)}px`;
+    line.style.top = `${size.t}px`;
+    line.style.height = `${size.h}px`;
+    line.dataset.step = String(entry.step);
   }
 
   attach(view) {

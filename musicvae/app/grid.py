@@ -1,0 +1,120 @@
+"""Grid: four corner grooves blended bilinearly (Beat Blender), one looper.
+
+The grid (left) and the chosen cell's roll (right) share one screen; a click on a cell or the
+arrow keys move the cell, and the looper takes the new groove at the next bar.  Each corner has
+its own roll and play toggle below; corner labels frame the grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from musicvae.app import core, ui
+from musicvae.app.interpolate import clicked
+from musicvae.app.modes import DECODE_SEED_OFFSET, _grids, _zip_button, closeness, temperature_and_seed
+from musicvae.app.stage import Stage, follow
+from musicvae.pattern import DrumPattern
+
+MAIN = "grid_cell"
+NAMES = ("top left", "top right", "bottom left", "bottom right")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _grid(model_key: str, hits: bytes, n: int, temperature: float, seed: int, _model) -> list[DrumPattern]:
+    return _model.grid([DrumPattern(h) for h in _grids(hits, _model.num_steps)], n, temperature, seed)
+
+
+def _command(command: str) -> None:
+    state = st.session_state
+    n = int(state["grid_n"])
+    dr, dc = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}.get(command, (0, 0))
+    if dr or dc:
+        state["grid_row"] = min(max(int(state["grid_row"]) + dr, 1), n)
+        state["grid_col"] = min(max(int(state["grid_col"]) + dc, 1), n)
+        follow("grid", MAIN)
+
+
+def _corner_label(items: dict, key: str) -> str:
+    return items[key][0].lstrip("♪⬆★ ")
+
+
+@st.fragment
+def grid_ui(ctx: ui.Context) -> None:
+    from musicvae.media.plots import mosaic
+
+    state = st.session_state
+    st.header("Grid")
+    stage = Stage(ctx, "grid", MAIN)
+    items = ui.library()
+    box = st.expander("Corners and grid size") if ctx.present else st.container()
+    corner_keys = []
+    with box:
+        columns = st.columns(4)
+        for i, name in enumerate(NAMES):
+            with columns[i]:
+                corner_keys.append(ui.pick_groove(f"Corner {name}", f"corner_{i}", items))
+    corners = [items[k][1] for k in corner_keys]
+    timer = ui.Timer()
+    if ctx.model is None:
+        ui.no_model_notice()
+        n, patterns = 2, corners
+    else:
+        with box:
+            c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+            c1.slider("Grid size (N × N)", 3, 11, key="grid_n")
+            c2.toggle("Show the real grooves in the corners", key="real_corners")
+            temperature_and_seed(ctx)
+        n = int(state["grid_n"])
+        hits = np.stack([c.hits for c in corners]).tobytes()
+        patterns = list(_grid(core.model_key(ctx.pick.path), hits, n, float(state["temperature"]),
+                              int(state["seed"]) + DECODE_SEED_OFFSET, ctx.model))
+        if state["real_corners"]:
+            for corner, index in zip(corners, (0, n - 1, n * (n - 1), n * n - 1), strict=True):
+                patterns[index] = corner
+        timer.mark(f"decode {n * n}")
+    hit = clicked("grid_chart", n, "_grid_click")
+    if hit is not None:
+        state["grid_row"], state["grid_col"] = hit // n + 1, hit % n + 1
+        follow("grid", MAIN)
+    state["grid_row"] = min(max(int(state["grid_row"]), 1), n)
+    state["grid_col"] = min(max(int(state["grid_col"]), 1), n)
+    cell = (state["grid_row"] - 1) * n + state["grid_col"] - 1
+    left, right = st.columns([1, 1])
+    with left:
+        labels = [_corner_label(items, k) for k in corner_keys]
+        top = st.columns(2)
+        top[0].markdown(f"◤ **{ui.md_text(labels[0])}**")
+        top[1].markdown(f"<div style='text-align:right'>{ui.html_text(labels[1])} ◥</div>", unsafe_allow_html=True)
+        cell_height = min(52, max(30, 440 // n)) if ctx.present else 52
+        st.plotly_chart(mosaic(patterns, n, None, cell, cell_height=cell_height,
+                               hover="row %{customdata[0]}, column %{customdata[1]}: click to play it"),
+                        key="grid_chart", on_select="rerun", selection_mode="points",
+                        config={"displayModeBar": False}, theme=None)
+        bottom = st.columns(2)
+        bottom[0].markdown(f"◣ **{ui.md_text(labels[2])}**")
+        bottom[1].markdown(f"<div style='text-align:right'>{ui.html_text(labels[3])} ◢</div>",
+                           unsafe_allow_html=True)
+        if not ctx.present:
+            st.caption("Click a cell (or press the arrow keys, or use the selectors) to play it.")
+            r, c = st.columns(2)
+            r.selectbox("Row", list(range(1, n + 1)), key="grid_row", on_change=follow, args=("grid", MAIN))
+            c.selectbox("Column", list(range(1, n + 1)), key="grid_col", on_change=follow, args=("grid", MAIN))
+    with right:
+        title = f"grid cell row {state['grid_row']}, column {state['grid_col']}"
+        stage.show(patterns[cell], MAIN, title)
+    timer.mark("grid view")
+    columns = st.columns(4)
+    for i, name in enumerate(NAMES):
+        with columns[i]:
+            stage.show(corners[i], f"corner_src_{i}", f"{name}: {labels[i]}", height=int(ctx.roll_height * 0.55),
+                       downloads=False, colorbar=False)
+    if ctx.model is not None:
+        closeness(ctx, [(f"the {name} corner", c) for name, c in zip(NAMES, corners, strict=True)])
+        ui.link_notice(corner_keys, items)
+        names = [f"cell_r{i // n + 1:02d}_c{i % n + 1:02d}" for i in range(n * n)]
+        _zip_button(ctx, patterns, names, "grid", "grid_zip")
+        st.caption(f"The ZIP holds {n * n} MIDI and WAV files (about {n * n * 0.35 * 120 / ctx.qpm:.0f} MB).")
+    stage.mount(_command)
+    timer.show(ctx)
+    ui.sync_url()

@@ -1,0 +1,95 @@
+"""One looping player per screen: every groove on screen can be chosen, the loop never stops.
+
+Each mode makes a :class:`Stage` right under its header (an empty slot, so the player sits above
+the fold), draws its grooves through :meth:`Stage.show` (a piano roll with a small "▶ Play" toggle,
+the MIDI/WAV downloads) and calls :meth:`Stage.mount` at the end: the looper
+(:mod:`musicvae.app.player`) then gets the chosen groove and takes it over at the next bar (or
+beat).  What plays is a key per mode (``play_<mode>`` in the session state): a roll's play toggle
+sets it, a mode's main control (a grid click, a strip click, a slider) sets it back to its main
+groove.  Keys from the browser (N, arrows) reach the mode's ``on_command`` as a callback, before
+the rerun they cause, so the new groove is drawn and sent in that same run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import streamlit as st
+
+from musicvae.app import ui
+from musicvae.pattern import DrumPattern
+
+log = logging.getLogger(__name__)
+LOOPER_KEY = "looper"
+
+
+def _select(mode: str, key: str) -> None:
+    st.session_state[f"playsel_{mode}"] = key
+
+
+def follow(mode: str, key: str) -> None:
+    """The mode's main control moved: the looper goes back to the mode's main groove."""
+    _select(mode, key)
+
+
+class Stage:
+    """The screen's player slot and the grooves it can play."""
+
+    def __init__(self, ctx: ui.Context, mode: str, main: str) -> None:
+        self.ctx, self.mode, self.main = ctx, mode, main
+        self.slot = st.container()
+        self.grooves: dict[str, tuple[str, DrumPattern]] = {}
+
+    @property
+    def chosen(self) -> str:
+        return str(st.session_state.get(f"playsel_{self.mode}") or self.main)
+
+    def offer(self, key: str, title: str, pattern: DrumPattern) -> None:
+        self.grooves[key] = (title, pattern)
+
+    def play_toggle(self, key: str, where=None) -> None:
+        """A small button that switches the looper to this groove (at the next bar)."""
+        where = where or st
+        playing = self.chosen == key
+        where.button("🔊 Playing" if playing else "▶ Play", key=f"play_{key}", on_click=_select,
+                     args=(self.mode, key), type="primary" if playing else "secondary", width="stretch",
+                     help="The looper switches to this groove at the next bar (or beat).")
+
+    def show(self, pattern: DrumPattern, key: str, title: str = "", **kwargs) -> None:
+        """A groove's roll, its play toggle and downloads (see :func:`ui.show_groove`)."""
+        self.offer(key, title, pattern)
+        ui.show_groove(self.ctx, pattern, key, title, play=lambda where: self.play_toggle(key, where), **kwargs)
+
+    def mount(self, on_command: Callable[[str], None] | None = None) -> None:
+        """The looper in the slot, playing the chosen groove (the main one when that is gone)."""
+        state = st.session_state
+        key = self.chosen if self.chosen in self.grooves else self.main
+        if key not in self.grooves:
+            key = next(iter(self.grooves), None)
+        if key is None:
+            return
+        state[f"playsel_{self.mode}"] = key
+        title, pattern = self.grooves[key]
+        with self.slot:
+            mount_looper(self.ctx, pattern, title, f"roll_{key}", on_command)
+
+
+def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
+                 on_command: Callable[[str], None] | None) -> None:
+    from musicvae.app.player import looper
+    from musicvae.media.audio import AudioError
+    from musicvae.media.drumkit import KitError
+
+    synth, error = ui.get_synth()
+    if synth is None:
+        st.error(f"No audio: {error}")
+        return
+    try:
+        kit = ui.get_kit()
+    except (AudioError, KitError) as problem:  # e.g. a soundfont whose kit renders silence
+        st.error(f"No audio: {problem}")
+        return
+    state = st.session_state
+    looper(pattern, float(state.get("qpm", ctx.qpm)), key=LOOPER_KEY, switch_at=state.get("switch_at", "bar"),
+           label=f"♪ {title}" if title else "", kit=kit, on_command=on_command, roll=roll)
