@@ -7,6 +7,7 @@ issue 5 is pinned down without fixture files; real GMD files are used for the wh
 from __future__ import annotations
 
 import csv
+import io
 import struct
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from musicvae.midi.loader import MAX_FILE_BYTES, load_grooves
+from musicvae.midi.loader import MAX_FILE_BYTES, NoDrumsError, load_grooves
 from musicvae.midi.parse import MAX_BARS, InputError, InternalError, file_windows, parse_midi
 from musicvae.pattern import PITCH_TO_CLASS
 
@@ -23,6 +24,7 @@ STEP = PPQ // 4  # ticks per 16th note
 BAR = 16 * STEP
 EOT = b"\x00\xff\x2f\x00"
 KICK, SNARE, HAT = 36, 38, 42
+GMD_BEAT = "drummer1/session1/1_funk_80_beat_4-4.mid"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,17 +106,17 @@ def rock_grid(bars: int = 4) -> np.ndarray:
     return hits
 
 
-def reason(data: bytes, name: str = "x.mid") -> str:
+def reason(data: bytes, name: str = "x.mid", drum_channel: int | None = None) -> str:
     with pytest.raises(InputError) as caught:
-        load_grooves(data, name)
+        load_grooves(data, name, drum_channel)
     assert not isinstance(caught.value, InternalError), f"a bug, not a reason: {caught.value}"
     message = str(caught.value)
     assert message.endswith((".", ")", "?")) and "\n" not in message and len(message) < 200
     return message
 
 
-def loads(data: bytes, name: str = "x.mid"):
-    loaded = load_grooves(data, name)
+def loads(data: bytes, name: str = "x.mid", drum_channel: int | None = None):
+    loaded = load_grooves(data, name, drum_channel)
     assert loaded.windows and all(w.num_steps == 64 and w.hits.shape == (64, 9) for w in loaded.windows)
     assert all(isinstance(n, str) and "\n" not in n for n in loaded.notices)
     return loaded
@@ -283,7 +285,10 @@ def test_header_announces_more_tracks_than_there_are():
 
 
 def test_header_announces_zero_tracks_but_has_one():
-    assert (loads(smf(track(rock(4)), ntrks=0)).windows[0].hits == rock_grid()).all()
+    loaded = loads(smf(track(rock(4)), ntrks=0))
+    assert (loaded.windows[0].hits == rock_grid()).all()
+    assert has(loaded.notices, "header says it has 0 tracks, but 1 track was found and read")
+    assert not has(loads(smf(track(rock(4)))).notices, "0 tracks")
 
 
 def test_track_length_too_long_still_finds_the_next_track():
@@ -462,21 +467,72 @@ def test_piano_and_bass_named_by_gm_family():
         "No drum notes: the file has piano on channel 1 and bass on channel 2 only.")
 
 
-def test_a_lone_kick_line_off_channel_10_gets_a_hint():
+def test_a_lone_kick_line_off_channel_10_names_the_channel_and_how_to_say_it_is_drums():
     kicks = [e for b in range(4) for s in (0, 8) for e in note(b * BAR + s * STEP, KICK, channel=3)]
     assert reason(smf(track(kicks))) == (
-        "No drum notes: the file has piano on channel 4 only (if channel 4 is a drum part, move it to channel 10).")
+        "No drum notes on channel 10; channel 4 may be a drum part (its notes are on kit pitches): "
+        "if it is, use --drum_channel 4 (in the app: 'treat channel 4 as drums').")
+    with pytest.raises(NoDrumsError) as caught:
+        load_grooves(smf(track(kicks)))
+    assert caught.value.channels == [4]
+
+
+@pytest.mark.parametrize("length", [STEP // 2, 2 * PPQ])  # short hits, or notes held for half a bar
+def test_two_kicks_on_channel_1_is_doubtful_and_drum_channel_reads_it(length):
+    kicks = note(0, KICK, channel=0, length=length) + note(8 * STEP, KICK, channel=0, length=length)
+    assert "--drum_channel 1" in reason(smf(track(kicks)))
+    loaded = loads(smf(track(kicks)), drum_channel=1)
+    assert loaded.windows[0].hits[[0, 8], 0].all() and loaded.windows[0].num_hits == 8  # the bar, repeated
+    assert has(loaded.notices, "channel 1 was read as drums, as asked") and loaded.summary["drum_channels"] == [1]
 
 
 def test_gm_drums_on_channel_1_are_detected():
     loaded = loads(smf(track(rock(4, channel=0))))
-    assert (loaded.windows[0].hits == rock_grid()).all() and has(loaded.notices, "channel 1 treated as drums")
+    assert (loaded.windows[0].hits == rock_grid()).all()
+    assert has(loaded.notices, "channel 1 looks like a drum part: read as drums")
+
+
+def test_live_e_drum_performance_on_channel_1_is_read_as_drums(gmd):
+    """A Roland V-drums take (GMD was recorded on one) moved to channel 1: live hits are never on one tick."""
+    mido = pytest.importorskip("mido")
+    song = mido.MidiFile(file=io.BytesIO((gmd / GMD_BEAT).read_bytes()))
+    for part in song.tracks:
+        for message in part:
+            if hasattr(message, "channel"):
+                message.channel = 0
+    out = io.BytesIO()
+    song.save(file=out)
+    moved = loads(out.getvalue())
+    original = loads((gmd / GMD_BEAT).read_bytes())
+    assert has(moved.notices, "channel 1 looks like a drum part")
+    assert [w.hits.tobytes() for w in moved.windows] == [w.hits.tobytes() for w in original.windows]
+    kick_and_hats = [(t, raw) for t, raw in humanised_rock(8, channel=0) if raw[1] != SNARE]  # 2 families only
+    assert has(loads(smf(track(kick_and_hats))).notices, "channel 1 looks like a drum part")
+
+
+def test_melodic_program_or_name_is_not_read_as_drums():
+    organ = [(0, bytes([0xC0, 19]))] + rock(4, channel=0)  # a church organ playing kit-like notes
+    assert reason(smf(track(organ))).startswith("No drum notes: the file has organ on channel 1 only")
+    named = [meta(0, 0x03, b"Piano")] + rock(4, channel=0)
+    assert "No drum notes" in reason(smf(track(named)))
+    assert loads(smf(track(organ)), drum_channel=1).windows[0].hits.any()  # the user has the last word
+
+
+def test_drum_channel_takes_that_channel_only_and_says_what_is_missing():
+    both = smf(track(rock(4) + rock(4, channel=2, fill_last=True)))
+    assert (loads(both).windows[0].hits == rock_grid()).all()
+    third = loads(both, drum_channel=3)
+    assert third.windows[0].hits[-3:].any() and has(third.notices, "channel 10 ignored")
+    assert reason(both, drum_channel=5) == "Channel 5 has no notes; the file's notes are on channels 3 and 10."
+    for bad in (0, 17, "1"):
+        with pytest.raises(InputError, match="from 1 to 16"):
+            load_grooves(both, "x.mid", bad)
 
 
 def test_drum_track_name_on_another_channel():
     named = [meta(0, 0x03, b"Drums")] + rock(4, channel=2, length=PPQ)  # long notes, but named
     loaded = loads(smf(track(named)))
-    assert has(loaded.notices, "channel 3 treated as drums")
+    assert has(loaded.notices, "channel 3 looks like a drum part")
 
 
 def test_gm2_drum_bank_on_channel_11():
@@ -529,6 +585,45 @@ def test_format_0_with_several_tracks_and_unknown_format():
 
 # ---------------------------------------------------------------------------------------------
 # time
+
+
+def shuffle(bars: int = 4, jitter: int = 0, seed: int = 0):
+    """Kick and snare on the beats, hats on every 8th-note triplet (a shuffle), optionally humanised."""
+    rng = np.random.default_rng(seed)
+    events = []
+    for bar in range(bars):
+        for beat in range(4):
+            base = bar * BAR + beat * PPQ
+            events += note(base, KICK if beat % 2 == 0 else SNARE)
+            for third in range(3):
+                events += note(base + third * PPQ // 3 + int(rng.integers(-jitter, jitter + 1)), HAT, length=20)
+    return events
+
+
+def humanised_rock(bars: int = 4, spread: int = 25, seed: int = 0, channel: int = 9):
+    rng = np.random.default_rng(seed)
+    return [(max(t + int(rng.integers(-spread, spread + 1)), 0) if raw[0] & 0xF0 == 0x90 else t + spread + 1, raw)
+            for t, raw in rock(bars, channel)]
+
+
+def test_triplet_feel_is_said_once():
+    loaded = loads(smf(track(shuffle())))
+    assert loaded.notices == ["This groove has a triplet feel; the model's grid is 16ths, so triplets were moved "
+                              "to the nearest 16th."]
+    assert has(loads(smf(track(shuffle(jitter=8)))).notices, "triplet feel")  # played, not programmed
+
+
+def test_humanised_timing_snapped_to_the_grid_is_said():
+    loaded = loads(smf(track(humanised_rock())))
+    assert (loaded.windows[0].hits == rock_grid()).all()
+    assert loaded.notices == ["The groove's microtiming was snapped to the 16th grid (its notes were played off "
+                              "the grid)."]
+    assert loads(smf(track(humanised_rock(spread=4)))).notices == []  # a few ticks off: on the grid
+
+
+def test_gmd_performance_says_microtiming_and_grid_files_say_nothing(gmd):
+    assert has(loads((gmd / GMD_BEAT).read_bytes()).notices, "microtiming was snapped")
+    assert not has(loads(groove(8)).notices, "microtiming") and not has(loads(groove(8)).notices, "triplet")
 
 
 def test_tempo_changes_do_not_move_the_grid():

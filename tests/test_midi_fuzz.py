@@ -52,10 +52,10 @@ FUZZ = settings(
 seed_index = st.integers(0, len(SEEDS) - 1)
 
 
-def check(data: bytes) -> None:
+def check(data: bytes, drum_channel: int | None = None) -> None:
     """The contract: windows with notices, or one InputError sentence; nothing else."""
     try:
-        loaded = load_grooves(data, "fuzz.mid")
+        loaded = load_grooves(data, "fuzz.mid", drum_channel)
     except InternalError as error:  # one sentence for the musician, but a crash inside the loader
         raise AssertionError(f"internal error in the loader: {error}") from error.__cause__
     except InputError as error:
@@ -77,6 +77,17 @@ def test_byte_flips(seed, flips):
     for position, mask in flips:
         data[position % len(data)] ^= mask
     check(bytes(data))
+
+
+@FUZZ
+@given(seed=seed_index, channel=st.integers(1, 16), flips=st.lists(st.tuples(st.integers(0, 2**31),
+                                                                           st.integers(1, 255)), max_size=20))
+def test_any_drum_channel_of_flipped_files(seed, channel, flips):
+    """``drum_channel`` (the app's "treat channel N as drums", ``--drum_channel``) on any file and channel."""
+    data = bytearray(SEEDS[seed])
+    for position, mask in flips:
+        data[position % len(data)] ^= mask
+    check(bytes(data), channel)
 
 
 @FUZZ

@@ -11,16 +11,16 @@ The 4/4 grid logic (16 steps a bar, tracks split at an empty bar) is the one ``p
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from musicvae.midi.channels import NoDrumsError, choose_drum_channels
+from musicvae.midi.feel import feel_notices
 from musicvae.midi.parse import (
     _CLASS_OF_PITCH,
-    DRUM_CHANNEL,
     MAX_BARS,
     InputError,
     InternalError,
@@ -34,22 +34,13 @@ from musicvae.midi.parse import (
 from musicvae.midi.smf import MAX_NOTES
 from musicvae.pattern import STEPS_PER_BAR, DrumPattern
 
+__all__ = ["InputError", "InternalError", "NoDrumsError", "LoadedGrooves", "load_grooves", "read_midi"]
 log = logging.getLogger(__name__)
 
 WINDOW_BARS = 4
 WINDOW_STEPS = WINDOW_BARS * STEPS_PER_BAR
 MAX_FILE_BYTES = 8 * 1024 * 1024  # the app's upload cap (.streamlit/config.toml) is checked here too
 MIN_QPM, MAX_QPM = 20.0, 320.0  # playback tempo range; GMD spans 50-290
-GM_FAMILIES = (  # General MIDI program families, 8 programs each, named the way musicians say them
-    "piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass",
-    "reed", "pipe", "synth lead", "synth pad", "synth effects", "ethnic", "percussion", "sound effects",
-)
-_KIT_FAMILIES = {  # the pitches a drum kit plays most, by family (used to recognise drums off channel 10)
-    "kick": {35, 36}, "snare": {37, 38, 39, 40}, "hats": {42, 44, 46},
-    "cymbals": {49, 51, 52, 53, 55, 57, 59}, "toms": {41, 43, 45, 47, 48, 50},
-}
-_DRUM_NAME = re.compile(r"drum|perc|\bkit\b|beat|kick|snare|hi.?hat|cymbal|batter|schlagzeug", re.IGNORECASE)
-_MELODIC_NAME = re.compile(r"piano|bass|guitar|string|organ|synth|vox|vocal|lead|pad|melod", re.IGNORECASE)
 
 
 @dataclass
@@ -65,13 +56,18 @@ class LoadedGrooves:
         return int(np.argmax(counts)) if counts else 0
 
 
-def load_grooves(data: bytes, name: str = "upload") -> LoadedGrooves:
+def load_grooves(data: bytes, name: str = "upload", drum_channel: int | None = None) -> LoadedGrooves:
     """Grooves from any bytes, or InputError with one sentence (never another exception).
 
+    ``drum_channel`` (1-16) reads that channel, and only that one, as the drum part; without it the
+    drums are channel 10, else a channel whose notes look like a kit.  When no drum part is found the
+    error is a :class:`NoDrumsError` whose ``channels`` a front end can offer as "treat channel N as drums".
     :class:`InternalError` (a subclass) means a bug of ours, not a bad file; it is logged with its
     traceback and carries the original exception as ``__cause__``."""
+    if drum_channel is not None and not (isinstance(drum_channel, int) and 1 <= drum_channel <= 16):
+        raise InputError(f"The drum channel must be a number from 1 to 16, not {drum_channel!r}.")
     with _one_sentence(name):
-        return _load(bytes(data), name or "upload")
+        return _load(bytes(data), name or "upload", drum_channel)
 
 
 def read_midi(data: bytes, name: str = "file") -> ParsedMidi:
@@ -105,15 +101,16 @@ def _check_size(data: bytes) -> None:
                          "(drum MIDI files are usually under 100 kB).")
 
 
-def _load(data: bytes, name: str) -> LoadedGrooves:
+def _load(data: bytes, name: str, drum_channel: int | None = None) -> LoadedGrooves:
     _check_size(data)
     parsed = parse_midi(data, MAX_BARS)
     notices = _reading_notices(parsed)
     if not parsed.ticks.size:
         raise InputError(_no_notes_reason(parsed))
-    drums, channel_notices = _choose_drum_channels(parsed)
+    drums, channel_notices = choose_drum_channels(parsed, drum_channel)
     notices += channel_notices
     sections = split_sections(parsed, drums)
+    notices += feel_notices(parsed, sections, drums)
     on_drums = np.isin(parsed.channels, sorted(drums))
     drum_tracks = np.unique(parsed.tracks[on_drums]).tolist()
     end_tick = max([parsed.track_end_ticks.get(t, 0) for t in drum_tracks] + [int(parsed.ticks[on_drums].max())])
@@ -136,6 +133,7 @@ def _load(data: bytes, name: str) -> LoadedGrooves:
         "tracks": parsed.num_tracks,
         "format": parsed.format,
         "drum_channels": [c + 1 for c in sorted(drums)],
+        "channels": sorted(c + 1 for c in np.unique(parsed.channels).tolist()),
         "drum_notes": int((mapped & on_drums).sum()),
         "notes_dropped": int((~mapped & on_drums).sum()),
         "bars": bars,
@@ -180,86 +178,6 @@ def _no_notes_reason(parsed: ParsedMidi) -> str:
     if parsed.problems:
         return "The file has no readable notes: " + parsed.problems[0][0].lower() + parsed.problems[0][1:]
     return "The file has no notes."
-
-
-# ---------------------------------------------------------------------------------------------
-# which channels are drums
-
-
-def _instrument(parsed: ParsedMidi, channel: int) -> str:
-    """GM family of a channel's first program (GM's default, piano, when none is set)."""
-    program = next((p for _, c, p in parsed.programs if c == channel), 0)
-    return GM_FAMILIES[program // 8]
-
-
-def _list_channels(parsed: ParsedMidi, channels: list[int]) -> str:
-    parts = [f"{_instrument(parsed, c)} on channel {c + 1}" for c in channels[:4]]
-    if len(channels) > 4:
-        more = len(channels) - 4
-        parts.append(f"{more} more channel{'s' if more > 1 else ''}")
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _looks_like_drums(parsed: ParsedMidi, channel: int) -> int:
-    """2: a GM drum part on a melodic channel (kit pitches, short notes, hits together, or a drum name);
-    1: short notes at drum-map pitches, but not clearly a kit; 0: not drums."""
-    mine = parsed.channels == channel
-    pitches, ticks, durations = parsed.pitches[mine].astype(np.int64), parsed.ticks[mine], parsed.durations[mine]
-    names = " ".join(parsed.track_names.get(int(t), "") for t in np.unique(parsed.tracks[mine]))
-    program = next((p for _, c, p in parsed.programs if c == channel), -1)
-    in_map = float((_CLASS_OF_PITCH[pitches] >= 0).mean())
-    hinted = (bool(_DRUM_NAME.search(names)) and not _MELODIC_NAME.search(names)) or 112 <= program <= 119
-    if hinted and in_map >= 0.8:
-        return 2
-    if pitches.size < 3 or in_map < 0.9:
-        return 0
-    share = {fam: float(np.isin(pitches, sorted(p)).mean()) for fam, p in _KIT_FAMILIES.items()}
-    counts = np.sort(np.bincount(pitches, minlength=128))[::-1]
-    concentrated = counts[:4].sum() >= 0.6 * pitches.size and np.count_nonzero(counts) <= 24
-    kit = sum(share.values()) >= 0.6 and (share["kick"] + share["snare"] > 0) and (share["hats"] + share["cymbals"] > 0)
-    known = durations[durations >= 0]
-    short = not known.size or float(np.median(known)) <= 0.5 * parsed.ppq  # drum hits are short
-    together = float(np.isin(ticks, ticks[np.nonzero(np.diff(ticks) == 0)[0]]).mean()) >= 0.15  # kick + hat
-    return 2 if kit and concentrated and short and together else int(short)
-
-
-def _choose_drum_channels(parsed: ParsedMidi) -> tuple[set[int], list[str]]:
-    """Channel 10 (and channels a GM2/XG bank select marks as drums), else drum-like channels, else a reason."""
-    present = sorted(np.unique(parsed.channels).tolist())
-    mapped = _CLASS_OF_PITCH[parsed.pitches] >= 0
-    marked = {DRUM_CHANNEL} | {c for _, c, value in parsed.bank_msb if value in (120, 127)}
-    drums = {c for c in marked if c in present}
-    notices: list[str] = []
-    for channel in sorted(drums - {DRUM_CHANNEL}):
-        notices.append(f"Channel {channel + 1} is set to a drum kit (bank select) and was read as drums.")
-    usable = drums and bool((mapped & np.isin(parsed.channels, sorted(drums))).any())
-    if not usable:
-        likeness = {c: _looks_like_drums(parsed, c) for c in present if c not in drums}
-        candidates = [c for c, level in likeness.items() if level == 2]
-        if candidates:
-            listed = " and ".join(str(c + 1) for c in candidates)
-            word = "Channels" if len(candidates) > 1 else "Channel"
-            notices.append(f"{word} {listed} treated as drums: the notes look like a GM drum part, "
-                           "and the drum channel (10) has none.")
-            drums = set(candidates)
-        elif drums:
-            odd = sorted(set(parsed.pitches[np.isin(parsed.channels, sorted(drums))].tolist()))
-            examples = ", ".join(str(p) for p in odd[:3])
-            raise InputError(f"The drum notes use pitches outside the General MIDI drum map (e.g. {examples}), "
-                             "so none could be used.")
-        else:
-            maybe = [c for c, level in likeness.items() if level == 1][:1]
-            hint = f" (if channel {maybe[0] + 1} is a drum part, move it to channel 10)" if maybe else ""
-            raise InputError(f"No drum notes: the file has {_list_channels(parsed, present)} only{hint}.")
-    others = [c for c in present if c not in drums]
-    if others:
-        notices.append(f"Only the drums were used; {_list_channels(parsed, others)} ignored.")
-    on_drums = np.isin(parsed.channels, sorted(drums))
-    dropped = parsed.pitches[on_drums & ~mapped]
-    if dropped.size:
-        examples = ", ".join(str(p) for p in sorted(set(dropped.tolist()))[:3])
-        notices.append(f"{dropped.size} drum notes at pitches outside the drum map (e.g. {examples}) were dropped.")
-    return drums, notices
 
 
 # ---------------------------------------------------------------------------------------------

@@ -121,6 +121,10 @@ def parse_midi(data: bytes, max_bars: int = MAX_BARS) -> ParsedMidi:
     end_ticks = {info.number: info.end_tick for info in smf.tracks}
     ignored = ["tempo 0"] * (len(tempo_events) < len(smf.tempos))
     changes: list[str] = []
+    if not smf.declared_tracks and smf.tracks:
+        many = len(smf.tracks) > 1
+        changes.append(f"The file's header says it has 0 tracks, but {len(smf.tracks)} track{'s' * many} "
+                       f"{'were' if many else 'was'} found and read.")
     if smf.format == 2 and len(smf.tracks) > 1:
         ticks, tempo_events, sig_events, end_ticks = _lay_out_patterns(smf, ticks, tracks, tempo_events, sig_events)
         changes.append(f"The file holds {len(smf.tracks)} separate patterns (format 2); they were placed one after "
