@@ -361,3 +361,56 @@ def test_latent_prefetch_decodes_ahead_logs_failures_and_shuts_down(caplog):
     assert not app_latent._PENDING
     app_latent._prefetcher.clear()
     assert executor._shutdown  # released with the cache, not left idling
+
+
+def upload(at, *files: tuple[str, bytes]):
+    at.file_uploader(key="uploads").set_value([(name, data, "audio/midi") for name, data in files])
+    return run_ok(at)
+
+
+def test_removing_an_upload_never_leaves_two_choices_on_one_groove(app):
+    from test_loader import groove
+
+    one, two = ("one.mid", groove(4)), ("two.mid", groove(4, fill_last=True))
+    at = run_ok(app)
+    switch_mode(at, "interpolate")
+    upload(at, one)
+    upload(at, one, two)
+    a, b = at.session_state["interp_a"], at.session_state["interp_b"]
+    assert a != b and a.startswith("upload:") and b.startswith("upload:")
+    upload(at, two)  # remove groove 1's chip
+    state = at.session_state
+    assert state["interp_b"] == b and state["interp_a"] != b and state["interp_a"].startswith("preset:")
+    assert at.selectbox(key="interp_a").value == state["interp_a"]
+    corners = [state[f"corner_{i}"] for i in range(4)]
+    assert len(set(corners)) == 4 and b in corners
+    assert "groove A, which is now ♪" in texts(at.info) and "top-left corner, which is now" in texts(at.info)
+    switch_mode(at, "grid")
+    assert [at.selectbox(key=f"corner_{i}").value for i in range(4)] == corners
+
+
+def test_treat_channel_as_drums_re_reads_the_upload(app):
+    import hashlib
+
+    from test_loader import KICK, note, rock, smf, track
+
+    kicks = smf(track(note(0, KICK, channel=0) + note(8 * 120, KICK, channel=0)))
+    kit = smf(track(rock(4, channel=0)))
+    at = upload(run_ok(app), ("kicks.mid", kicks), ("kit.mid", kit))
+    assert "--drum_channel 1" in texts(at.error) and "treat channel 1 as drums" in texts(at.error)
+    assert "looks like a drum part: read as drums" in texts(at.caption)
+    choice = at.selectbox(key=f"drums_{hashlib.sha1(kicks).hexdigest()[:12]}")
+    assert choice.options[1:] == ["treat channel 1 as drums"]  # shown for an upload with no channel-10 notes
+    choice.set_value(1)
+    run_ok(at)
+    assert not at.error and len(at.session_state["uploaded"]) == 2
+    assert "Channel 1 was read as drums, as asked." in texts(at.caption)
+    assert at.selectbox(key=f"drums_{hashlib.sha1(kit).hexdigest()[:12]}")  # detected drums: offered too
+
+
+def test_similar_to_a_groove_encodes_with_the_high_kl_model(app):
+    at = run_ok(app)
+    at.toggle(key="similar_on").set_value(True)
+    run_ok(at)
+    assert at.radio(key="model_sample").value == "sample"  # Sample itself keeps the low-KL model
+    assert "Encoded and varied with `hier-drums_4bar_small_hikl`" in texts(at.caption)

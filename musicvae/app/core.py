@@ -250,3 +250,75 @@ def parse_cell(text: str | None) -> tuple[int, int] | None:
     if not (row.isdigit() and col.isdigit()):
         return None
     return min(max(int(row), 1), 11), min(max(int(col), 1), 11)
+
+
+# -- uploads ---------------------------------------------------------------------------------
+SIMILAR_ROLE = "interpolate"  # "similar to" encodes a groove: the high-KL model reconstructs grooves best
+CHOICE_GROUPS = (("interp_a", "interp_b"), ("corner_0", "corner_1", "corner_2", "corner_3"), ("sim_base",),
+                 ("latent_base",))
+CHOICE_NAMES = {"interp_a": "groove A", "interp_b": "groove B", "corner_0": "the top-left corner",
+                "corner_1": "the top-right corner", "corner_2": "the bottom-left corner",
+                "corner_3": "the bottom-right corner", "sim_base": "the groove to vary",
+                "latent_base": "the Latent sliders' start"}
+LATENT_DEFAULT = "random"  # the Latent sliders' own default (a random z), not a library groove
+
+
+@dataclass
+class UploadRead:
+    """What the loader made of one upload: grooves, or the reason; ``channels`` the user may call drums."""
+
+    loaded: object | None  # musicvae.midi.loader.LoadedGrooves
+    reason: str = ""
+    channels: tuple[int, ...] = ()  # 1-based, likeliest first ('treat channel N as drums')
+
+
+def read_upload(data: bytes, name: str, drum_channel: int | None = None) -> UploadRead:
+    """The loader on an upload, never an exception: its one-sentence reason instead."""
+    from musicvae.midi.loader import InputError, NoDrumsError, load_grooves
+
+    try:
+        loaded = load_grooves(data, name, drum_channel)
+    except NoDrumsError as error:
+        return UploadRead(None, str(error), tuple(error.channels))
+    except InputError as error:
+        return UploadRead(None, str(error))
+    except Exception as error:  # the loader promises InputError only; never show a traceback anyway
+        log.exception("the loader raised %s for %r", type(error).__name__, name)
+        return UploadRead(None, f"The file could not be read ({type(error).__name__}).")
+    channels = loaded.summary.get("channels", [])
+    return UploadRead(loaded, "", tuple(channels) if 10 not in channels else ())
+
+
+def drum_channel_offer(read: UploadRead, chosen: int | None) -> list[int]:
+    """The channels to offer as 'treat channel N as drums' ([]: no offer): for an upload with no notes on
+    channel 10 (read from a channel that looked like drums, or refused), and while a choice is in force."""
+    offer = list(read.channels)
+    if chosen is not None and chosen not in offer:
+        offer.insert(0, chosen)
+    return offer
+
+
+def fill_removed(state, removed: set[str], labels: dict[str, str]) -> list[str]:
+    """Choices (``state`` keys of CHOICE_GROUPS) that held a removed groove get another groove, never one that
+    a sibling choice already holds (A and B, the four corners); one sentence per change, to show the user.
+
+    ``labels``: the library after the removal (key -> label), in library order."""
+    lines = []
+    for group in CHOICE_GROUPS:
+        for slot in group:
+            if state.get(slot) not in removed:
+                continue
+            taken = {state.get(other) for other in group if other != slot}
+            if slot == "latent_base":
+                choice = LATENT_DEFAULT
+            else:
+                choice = next((k for k in labels if k not in removed and k not in taken), None)
+            state[slot] = choice
+            name = CHOICE_NAMES[slot]
+            if choice is None:
+                lines.append(f"The removed upload was {name}, which is now empty.")
+            elif choice == LATENT_DEFAULT:
+                lines.append(f"The removed upload was {name}, which is now a random z (the default).")
+            else:
+                lines.append(f"The removed upload was {name}, which is now {labels[choice]}.")
+    return lines

@@ -5,6 +5,7 @@ Each mode is an ``st.fragment``, so its controls rerun only itself; each has one
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -84,6 +85,14 @@ def temperature_and_seed(ctx: ui.Context, seed_label: str = "Seed") -> None:
 
 
 # -- Sample --------------------------------------------------------------------------------------
+def _similar_context(ctx: ui.Context) -> ui.Context:
+    """"Similar to" encodes a groove: with the high-KL model (core.SIMILAR_ROLE), whatever Sample's model is."""
+    pick = core.pick_model(core.SIMILAR_ROLE) if ctx.model is not None else None
+    if pick is None or pick.path == ctx.pick.path:
+        return ctx
+    return dataclasses.replace(ctx, model=ui.get_model(core.model_key(pick.path), str(pick.path)), pick=pick)
+
+
 def _sample_command(command: str) -> None:
     if command == "new":
         ui.new_seed()
@@ -114,9 +123,11 @@ def sample_ui(ctx: ui.Context) -> None:
         patterns, titles = [p.pattern for p in chosen], [p.name for p in chosen]
         st.caption("Showing preset grooves (picked by the seed) until a model is installed.")
     elif state["similar_on"]:
-        base = items[base_key][1]
-        patterns = _similar(core.model_key(ctx.pick.path), base.hits.tobytes(), n, float(state["similarity"]),
-                            temperature, seed, ctx.model)
+        base, sim_ctx = items[base_key][1], _similar_context(ctx)
+        patterns = _similar(core.model_key(sim_ctx.pick.path), base.hits.tobytes(), n, float(state["similarity"]),
+                            temperature, seed, sim_ctx.model)
+        st.caption(f"Encoded and varied with `{sim_ctx.pick.name}`: the interpolation model (high KL) "
+                   "reconstructs grooves best.")
         titles = [f"similar {i + 1} (seed {seed})" for i in range(n)]
     else:
         patterns = _sample(core.model_key(ctx.pick.path), n, temperature, seed, ctx.model)
@@ -136,7 +147,7 @@ def sample_ui(ctx: ui.Context) -> None:
         label = items[base_key][0]
         stage.show(items[base_key][1], "sim_src", f"the groove varied: {label}", height=int(ctx.roll_height * 0.6),
                    downloads=False)
-        closeness(ctx, [("its hits", items[base_key][1])])
+        closeness(_similar_context(ctx), [("its hits", items[base_key][1])])
         ui.link_notice([base_key], items)
     timer.mark("rolls")
     stage.mount(_sample_command)

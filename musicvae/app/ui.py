@@ -128,18 +128,8 @@ def wav_of(pattern: DrumPattern, qpm: float, repeats: int = 1, loop: bool = True
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def parse_upload(data: bytes, name: str):
-    """(LoadedGrooves, None) or (None, the loader's one-sentence reason)."""
-    from musicvae.midi.loader import load_grooves
-    from musicvae.midi.parse import InputError
-
-    try:
-        return load_grooves(data, name), None
-    except InputError as error:
-        return None, str(error)
-    except Exception as error:  # the loader promises InputError only; never show a traceback anyway
-        log.exception("the loader raised %s for %r", type(error).__name__, name)
-        return None, f"The file could not be read ({type(error).__name__})."
+def parse_upload(data: bytes, name: str, drum_channel: int | None = None) -> core.UploadRead:
+    return core.read_upload(data, name, drum_channel)
 
 
 # -- state and URL ---------------------------------------------------------------------------
@@ -307,7 +297,13 @@ def uploads_ui() -> None:
     for upload in files or []:
         data = upload.getvalue()
         digest = hashlib.sha1(data).hexdigest()[:12]
-        loaded, error = parse_upload(data, upload.name)
+        read = parse_upload(data, upload.name, state.get(f"drums_{digest}"))
+        offer = core.drum_channel_offer(read, state.get(f"drums_{digest}"))
+        if offer:  # no notes on channel 10: the user may say which channel is the drums (re-reads the file)
+            st.selectbox(f"Drums of {upload.name}", [None, *offer], key=f"drums_{digest}", on_change=state.pop,
+                         args=(f"win_{digest}", None), format_func=lambda c: "found automatically" if c is None
+                         else f"treat channel {c} as drums")
+        loaded, error = read.loaded, read.reason
         if error:
             st.error(f"**{_escape(upload.name)}**: {error}")
             continue
@@ -323,8 +319,12 @@ def uploads_ui() -> None:
                          format_func=lambda i, w=loaded.windows: f"bars {window_bars(w[i])} ({w[i].num_hits} hits)")
         for notice in loaded.notices:
             st.caption(f"{_escape(upload.name)}: {notice}")
-    new = [d for d in current if d not in state.get("uploaded", {})]
+    old = state.get("uploaded", {})
+    new = [d for d in current if d not in old]
     state["uploaded"] = current
+    gone = {f"upload:{d}" for d in old if d not in current}
+    for line in core.fill_removed(state, gone, {k: v[0] for k, v in library().items()}) if gone else []:
+        st.info(line)  # a removed upload never leaves two choices on one groove
     if new:
         _assign_new_uploads(list(current))
 
