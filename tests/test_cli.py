@@ -150,3 +150,42 @@ def test_render_reads_the_files_the_app_reads(gmd, tmp_path):
     text = tmp_path / "notes.mid"
     text.write_text("not midi at all")
     assert_clear_error(musicvae("render", text, tmp_path / "x.wav"), "not a MIDI file")
+
+
+def kicks_on_channel_1() -> bytes:
+    from test_loader import KICK, STEP, note, smf, track
+
+    return smf(track(note(0, KICK, channel=0) + note(8 * STEP, KICK, channel=0)))
+
+
+def test_inspect_drum_channel_and_notices(tmp_path):
+    from test_loader import shuffle, smf, track
+
+    kicks, triplets = tmp_path / "kicks.mid", tmp_path / "shuffle.mid"
+    kicks.write_bytes(kicks_on_channel_1())
+    triplets.write_bytes(smf(track(shuffle())))
+    refused = musicvae("inspect", kicks)
+    assert refused.returncode == 1 and "channel 1 may be a drum part" in refused.stdout
+    assert "--drum_channel 1" in refused.stdout and len(refused.stdout.strip().splitlines()) == 1
+    read = musicvae("inspect", "--drum_channel", "1", kicks, triplets)
+    assert read.returncode == 1  # the shuffle has no channel-1 notes
+    assert "note: Channel 1 was read as drums, as asked." in read.stdout and "(channel 1)" in read.stdout
+    assert "shuffle.mid: Channel 1 has no notes; the file's notes are on channel 10." in read.stdout
+    shuffled = musicvae("inspect", "--json", triplets)
+    assert "This groove has a triplet feel" in " ".join(json.loads(shuffled.stdout)["notices"])
+    for bad in ("0", "17", "ten"):
+        wrong = musicvae("inspect", "--drum_channel", bad, kicks)
+        assert wrong.returncode == 2 and "from 1 to 16" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_generate_reads_the_drum_channel_it_is_told(trained_run, tmp_path):
+    kicks = tmp_path / "kicks.mid"
+    kicks.write_bytes(kicks_on_channel_1())
+    args = ["generate", "--run_dir", trained_run / "run", "--mode", "interpolate", "--num_outputs", "3",
+            "--input_midi_1", kicks, "--input_midi_2", kicks, "--refine_steps", "0"]
+    refused = musicvae(*args, "--output_dir", tmp_path / "no")
+    assert refused.returncode != 0 and "--drum_channel 1" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    done = musicvae(*args, "--drum_channel", "1", "--output_dir", tmp_path / "yes")
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "yes").glob("*.mid"))) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from musicvae.cli.common import positive_int
+from musicvae.cli.common import DRUM_CHANNEL_HELP, midi_channel, positive_int
 
 
 def add_parser(sub) -> None:
@@ -24,6 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--input_midi_2", type=Path)
     p.add_argument("--window_1", type=int, default=None, help="which 4-bar window of input 1 (see inspect)")
     p.add_argument("--window_2", type=int, default=None, help="which 4-bar window of input 2")
+    p.add_argument("--drum_channel", type=midi_channel, default=None, help=DRUM_CHANNEL_HELP + " in the inputs")
     p.add_argument("--method", choices=["slerp", "lerp"], default="slerp")
     p.add_argument("--spacing", choices=["even", "uniform"], default="even",
                    help="interpolation steps: even = each step changes about as many hits (default); "
@@ -64,8 +65,8 @@ def run(args) -> int:
             raise ValueError("--mode interpolate needs --input_midi_1 and --input_midi_2")
         if args.num_outputs < 2:
             raise ValueError("--num_outputs must be at least 2 for interpolate (both endpoints count)")
-        a = _load_input(args.input_midi_1, args.window_1)
-        b = _load_input(args.input_midi_2, args.window_2)
+        a = _load_input(args.input_midi_1, args.window_1, args.drum_channel)
+        b = _load_input(args.input_midi_2, args.window_2, args.drum_channel)
         patterns = model.interpolate(a, b, args.num_outputs, args.method, args.temperature, args.seed,
                                      qpm=args.qpm, z_offset=offset, spacing=args.spacing, refine=refine)
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,7 @@ def _reconstruct(model, args, refine) -> int:
 
     if not args.input_midi_1:
         raise ValueError("--mode reconstruct needs --input_midi_1")
-    source = _load_input(args.input_midi_1, args.window_1)
+    source = _load_input(args.input_midi_1, args.window_1, args.drum_channel)
     [recon] = model.reconstruct([source], refine)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(args.input_midi_1.name).stem)[:60] or "groove"
@@ -97,14 +98,14 @@ def _reconstruct(model, args, refine) -> int:
     return 0
 
 
-def _load_input(path: Path, window: int | None):
+def _load_input(path: Path, window: int | None, drum_channel: int | None = None):
     from musicvae.midi.loader import InputError, load_grooves
 
     try:
         data = path.read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read the file ({error.strerror}).") from None
-    loaded = load_grooves(data, path.name)
+    loaded = load_grooves(data, path.name, drum_channel)
     index = loaded.default_index if window is None else window
     if not 0 <= index < len(loaded.windows):
         raise InputError(f"{path}: window {index} does not exist (it has {len(loaded.windows)}; see inspect).")

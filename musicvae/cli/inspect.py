@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from musicvae.cli.common import DRUM_CHANNEL_HELP, midi_channel
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="what the loader finds in MIDI files")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--drum_channel", type=midi_channel, default=None, help=DRUM_CHANNEL_HELP)
     p.set_defaults(run=run)
 
 
@@ -19,7 +22,7 @@ def run(args) -> int:
     failures = 0
     for path in args.files:
         try:
-            loaded = load_grooves(path.read_bytes(), path.name)
+            loaded = load_grooves(path.read_bytes(), path.name, args.drum_channel)
         except InputError as error:
             failures += 1
             _report(args, path, {"ok": False, "reason": str(error)}, f"{path}: {error}")
@@ -34,7 +37,8 @@ def run(args) -> int:
                 ],
                 "default_window": loaded.default_index}
         lines = [f"{path}: {loaded.summary['windows']} usable 4-bar window(s); tempo {loaded.summary['qpm']} qpm; "
-                 f"meter {', '.join(loaded.summary['meters'])}; {loaded.summary['drum_notes']} drum notes kept"]
+                 f"meter {', '.join(loaded.summary['meters'])}; {loaded.summary['drum_notes']} drum notes kept "
+                 f"(channel {', '.join(map(str, loaded.summary['drum_channels']))})"]
         lines += [f"  note: {n}" for n in loaded.notices]
         lines += [f"  [{w['index']}] {w['source']} ({w['hits']} hits)" for w in info["window_list"][:50]]
         if len(loaded.windows) > 50:
