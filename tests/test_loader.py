@@ -621,6 +621,28 @@ def test_humanised_timing_snapped_to_the_grid_is_said():
     assert loads(smf(track(humanised_rock(spread=4)))).notices == []  # a few ticks off: on the grid
 
 
+def test_twelve_eight_blues_is_read_as_four_four_triplets():
+    """12/8: four dotted-quarter beats a bar; its 8ths (triplets) land on 16ths 0, 1 and 3 of each beat."""
+    eighth = PPQ // 2
+    events = [tempo(0, 90), meter(0, 12, 3)]  # 90 quarter notes a minute = 60 dotted quarters
+    for bar in range(4):
+        for e in range(12):
+            events += note(bar * 12 * eighth + e * eighth, HAT, length=20)
+        for e, pitch in ((0, KICK), (3, SNARE), (6, KICK), (9, SNARE)):
+            events += note(bar * 12 * eighth + e * eighth, pitch, length=20)
+    loaded = loads(smf(track(events)))
+    assert len(loaded.windows) == 1 and loaded.windows[0].qpm == pytest.approx(60)
+    expected = np.zeros((64, 9), dtype=bool)
+    for bar in range(4):
+        for beat in range(4):
+            expected[bar * 16 + beat * 4 + np.array([0, 1, 3]), PITCH_TO_CLASS[HAT]] = True
+            expected[bar * 16 + beat * 4, 0 if beat % 2 == 0 else 1] = True
+    assert (loaded.windows[0].hits == expected).all()
+    assert has(loaded.notices, "12/8, a triplet feel", "nearest 16th") and loaded.summary["meters"] == ["12/8"]
+    slow = loads(smf(track([tempo(0, 24)] + events[1:])))  # 24 quarters = 16 dotted quarters a minute
+    assert slow.windows[0].qpm == 20 and has(slow.notices, "(16 qpm) is out of range")
+
+
 def test_gmd_performance_says_microtiming_and_grid_files_say_nothing(gmd):
     assert has(loads((gmd / GMD_BEAT).read_bytes()).notices, "microtiming was snapped")
     assert not has(loads(groove(8)).notices, "microtiming") and not has(loads(groove(8)).notices, "triplet")

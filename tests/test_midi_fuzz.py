@@ -36,11 +36,14 @@ BUILT = smf(
     track(rock(2, channel=2)),
 )
 
+COMPOUND = smf(track([tempo(0, 90), meter(0, 12, 3)] + rock(3, channel=0) + [meter(6 * BAR, 4, 2)]),  # 12/8, ch. 1
+               track(rock(2, start=8 * BAR)))
+
 
 def _seeds() -> list[bytes]:
     if not (GMD / "info.csv").exists():
         pytest.fail(f"the Groove MIDI Dataset is expected at {GMD} (set GMD_DIR)")
-    return [(GMD / rel).read_bytes() for rel in GMD_SEEDS] + [BUILT]
+    return [(GMD / rel).read_bytes() for rel in GMD_SEEDS] + [BUILT, COMPOUND]
 
 
 SEEDS = _seeds()

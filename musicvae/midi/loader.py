@@ -109,7 +109,7 @@ def _load(data: bytes, name: str, drum_channel: int | None = None) -> LoadedGroo
         raise InputError(_no_notes_reason(parsed))
     drums, channel_notices = choose_drum_channels(parsed, drum_channel)
     notices += channel_notices
-    sections = split_sections(parsed, drums)
+    sections = split_sections(parsed, drums, compound=True)
     notices += feel_notices(parsed, sections, drums)
     on_drums = np.isin(parsed.channels, sorted(drums))
     drum_tracks = np.unique(parsed.tracks[on_drums]).tolist()
@@ -117,7 +117,8 @@ def _load(data: bytes, name: str, drum_channel: int | None = None) -> LoadedGroo
     windows, bars, meters = _windows(parsed, sections, name, notices, end_tick)
     qpms = [w.qpm for w in windows]
     if max(qpms) > MAX_QPM or min(qpms) < MIN_QPM:
-        written = [q for _, q in parsed.tempos if not MIN_QPM <= q <= MAX_QPM]
+        written = [q for _, q in parsed.tempos if not MIN_QPM <= q <= MAX_QPM] or [q for q in qpms
+                                                                                 if not MIN_QPM <= q <= MAX_QPM]
         notices.append(f"The file's tempo ({written[0]:.0f} qpm) is out of range; "
                        f"{min(max(written[0], MIN_QPM), MAX_QPM):.0f} qpm is used for playback.")
         for window in windows:
@@ -227,12 +228,12 @@ def _windows(parsed: ParsedMidi, sections: list[Section], name: str, notices: li
         else:
             end_step = None
             if section.end_tick is None or end_tick <= section.end_tick:  # the file ends in this section
-                end_step = (8 * (end_tick - section.start_tick) + ppq) // (2 * ppq) - track_bar * STEPS_PER_BAR
+                end_step = section.to_steps(end_tick - section.start_tick, ppq) - track_bar * STEPS_PER_BAR
             pieces = [(0, *_complete(track, bar, end_step, notices))]
         for offset, window, label in pieces:
-            tick = section.start_tick + (track_bar + offset) * 4 * ppq  # where the window starts
+            tick = section.start_tick + int((track_bar + offset) * section.bar_ticks(ppq))  # where the window starts
             at = int(np.searchsorted(tempo_ticks, tick, side="right")) - 1
-            window.qpm = float(tempo_qpm[max(at, 0)])
+            window.qpm = float(tempo_qpm[max(at, 0)]) / (1.5 if section.compound else 1.0)  # beats: dotted quarters
             window.source = f"{name} {label}"
             windows.append(window)
     return windows, bars, meters

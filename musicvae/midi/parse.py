@@ -79,10 +79,20 @@ class Section:
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     classes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     velocities: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    compound: bool = False  # 12/8 read as 4/4: a dotted quarter is a beat, its triplet 8ths go to the nearest 16th
 
     @property
     def steps_per_bar(self) -> float:
-        return STEPS_PER_QUARTER * self.numerator * 4 / self.denominator
+        return STEPS_PER_BAR if self.compound else STEPS_PER_QUARTER * self.numerator * 4 / self.denominator
+
+    def bar_ticks(self, ppq: int) -> float:
+        return ppq * 4 * self.numerator / self.denominator
+
+    def to_steps(self, ticks, ppq: int):
+        """Ticks from the section start -> nearest 16th step (numpy or int), exactly in integers."""
+        if self.compound:  # a step is a quarter of a dotted quarter: round(ticks * 8 / (3 * ppq))
+            return (16 * ticks + 3 * ppq) // (6 * ppq)
+        return (8 * ticks + ppq) // (2 * ppq)  # floor(ticks * 4 / ppq + 1/2)
 
     @property
     def is_four_four(self) -> bool:
@@ -224,8 +234,11 @@ def _smpte_converter(ticks_per_second: float, tempos: list[tuple[int, int, int]]
     return convert
 
 
-def split_sections(parsed: ParsedMidi, drum_channels: set[int] | None = None) -> list[Section]:
-    """Cut at time-signature changes and quantize drum notes per section (in beats)."""
+def split_sections(parsed: ParsedMidi, drum_channels: set[int] | None = None, compound: bool = False) -> list[Section]:
+    """Cut at time-signature changes and quantize drum notes per section (in beats).
+
+    ``compound``: 12/8 sections are read as 4/4 with a triplet feel (4 dotted-quarter beats a bar);
+    ``prepare`` leaves them out like every other meter, the loader of user files reads them."""
     drum_channels = {DRUM_CHANNEL} if drum_channels is None else drum_channels
     changes: list[tuple[int, int, int]] = []
     for tick, num, den in parsed.time_signatures:
@@ -236,7 +249,8 @@ def split_sections(parsed: ParsedMidi, drum_channels: set[int] | None = None) ->
     if not changes or changes[0][0] > 0:
         changes.insert(0, (0, 4, 4))  # no signature: 4/4 is assumed
     sections = [
-        Section(num, den, tick, changes[i + 1][0] if i + 1 < len(changes) else None)
+        Section(num, den, tick, changes[i + 1][0] if i + 1 < len(changes) else None,
+                compound=compound and (num, den) == (12, 8))
         for i, (tick, num, den) in enumerate(changes)
     ]
     classes = _CLASS_OF_PITCH[parsed.pitches]
@@ -247,12 +261,12 @@ def split_sections(parsed: ParsedMidi, drum_channels: set[int] | None = None) ->
     # A note within half a step before a meter change rounds onto the new section's first step
     # (a drummer who plays beat 1 a little early), hence ``8 * tick + ppq`` against ``8 * start``.
     index = np.searchsorted(8 * starts, 8 * ticks + ppq, side="right") - 1
-    steps = (8 * (ticks - starts[index]) + ppq) // (2 * ppq)  # floor(tick * 4 / ppq + 1/2), exactly
+    relative = ticks - starts[index]
     for number, section in enumerate(sections):
         mine = index == number
         if not mine.any():
             continue
-        key = steps[mine] * NUM_CLASSES + classes[mine]
+        key = section.to_steps(relative[mine], ppq) * NUM_CLASSES + classes[mine]
         vel = velocities[mine]
         order = np.lexsort((vel, key))  # the loudest note of each (step, class) comes last
         key, vel = key[order], vel[order]
