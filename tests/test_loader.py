@@ -508,6 +508,8 @@ def test_live_e_drum_performance_on_channel_1_is_read_as_drums(gmd):
     assert [w.hits.tobytes() for w in moved.windows] == [w.hits.tobytes() for w in original.windows]
     kick_and_hats = [(t, raw) for t, raw in humanised_rock(8, channel=0) if raw[1] != SNARE]  # 2 families only
     assert has(loads(smf(track(kick_and_hats))).notices, "channel 1 looks like a drum part")
+    pause = [(t + 100 * BAR if t >= 4 * BAR else t, raw) for t, raw in kick_and_hats]  # a long take: 100 bars rest
+    assert has(loads(smf(track(pause))).notices, "channel 1 looks like a drum part")
 
 
 def test_melodic_program_or_name_is_not_read_as_drums():

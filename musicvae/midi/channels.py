@@ -79,8 +79,8 @@ def looks_like_drums(parsed: ParsedMidi, channel: int) -> int:
            and share["hats"] + share["cymbals"] > 0)
     known = durations[durations >= 0]
     short = not known.size or float(np.median(known)) <= 0.5 * parsed.ppq  # drum hits are short
-    beats = max(float(ticks[-1] - ticks[0]) / parsed.ppq, 1.0)
-    dense = 0.5 <= pitches.size / beats <= 32  # from a kick every other beat to fast 32nd rolls with hats
+    gaps = np.diff(np.unique(ticks))  # between onsets; the median ignores the pauses of a long take
+    dense = not gaps.size or parsed.ppq // 16 <= float(np.median(gaps)) <= 2 * parsed.ppq  # 64ths to half notes
     close = np.diff(ticks) <= parsed.ppq // 16  # within a 64th: played together (live hits are never exact)
     together = np.zeros(pitches.size, dtype=bool)
     together[1:] |= close
