@@ -171,15 +171,17 @@ class TrainedModel:
         z_offset: torch.Tensor | None = None,
         spacing: str = "uniform",
         refine: RefineSettings | None = None,
+        ends: torch.Tensor | None = None,
     ) -> list[DrumPattern]:
         """num_steps grooves from a to b through z-space, both endpoints included.
 
         ``spacing``: "uniform" (equal steps of t, Magenta's) or "even" (t chosen so that each step
-        changes about as many hits); ``refine``: encode the ends refined instead of taking mu.
+        changes about as many hits); ``refine``: encode the ends refined instead of taking mu;
+        ``ends``: the two codes, when the caller already has them (from :meth:`codes`).
         """
         if num_steps < 2:
             raise ValueError("interpolation needs at least 2 steps (both endpoints)")
-        ends = self.codes([a, b], refine)
+        ends = self.codes([a, b], refine) if ends is None else ends
         t = torch.from_numpy(self.morph_t(ends[0], ends[1], num_steps, method, spacing, z_offset)).float()
         z = path_z(ends[0], ends[1], t, method)
         if z_offset is not None:

@@ -414,3 +414,40 @@ def test_similar_to_a_groove_encodes_with_the_high_kl_model(app):
     run_ok(at)
     assert at.radio(key="model_sample").value == "sample"  # Sample itself keeps the low-KL model
     assert "Encoded and varied with `hier-drums_4bar_small_hikl`" in texts(at.caption)
+
+
+def test_user_grooves_are_encoded_refined_with_even_steps_by_default(app, monkeypatch):
+    import streamlit as st
+
+    from musicvae.api import TrainedModel
+
+    calls: list[dict] = []
+    original_refined, original_interpolate = TrainedModel.encode_refined, TrainedModel.interpolate
+
+    def encode_refined(self, patterns, settings=None):
+        calls.append({"refined": len(patterns), "budget": settings.time_budget_s})
+        return original_refined(self, patterns, settings)
+
+    def interpolate(self, *args, **kwargs):
+        calls.append({"spacing": kwargs.get("spacing")})
+        return original_interpolate(self, *args, **kwargs)
+
+    monkeypatch.setattr(TrainedModel, "encode_refined", encode_refined)
+    monkeypatch.setattr(TrainedModel, "interpolate", interpolate)
+    st.cache_data.clear()
+    at = run_ok(app)
+    switch_mode(at, "interpolate")
+    assert at.toggle(key="refine").value and at.toggle(key="even_steps").value
+    assert {"refined": 2, "budget": 1.0} in calls and {"spacing": "even"} in calls
+    calls.clear()
+    at.toggle(key="refine").set_value(False)
+    at.toggle(key="even_steps").set_value(False)
+    run_ok(at)
+    assert not any("refined" in c for c in calls) and {"spacing": "uniform"} in calls
+    assert at.query_params["refine"] in ("0", ["0"]) and at.query_params["spacing"] in ("uniform", ["uniform"])
+
+
+def test_refine_and_spacing_restore_from_the_url(app):
+    app.query_params.update({"mode": "interpolate", "refine": "0", "spacing": "uniform"})
+    at = run_ok(app)
+    assert at.session_state["refine"] is False and at.session_state["even_steps"] is False

@@ -12,7 +12,15 @@ import streamlit as st
 
 from musicvae.app import core, ui
 from musicvae.app.interpolate import clicked
-from musicvae.app.modes import DECODE_SEED_OFFSET, _grids, _zip_button, closeness, temperature_and_seed
+from musicvae.app.modes import (
+    DECODE_SEED_OFFSET,
+    _grids,
+    _zip_button,
+    closeness,
+    refining,
+    temperature_and_seed,
+    user_refine,
+)
 from musicvae.app.stage import Stage, follow
 from musicvae.pattern import DrumPattern
 
@@ -21,8 +29,10 @@ NAMES = ("top left", "top right", "bottom left", "bottom right")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _grid(model_key: str, hits: bytes, n: int, temperature: float, seed: int, _model) -> list[DrumPattern]:
-    return _model.grid([DrumPattern(h) for h in _grids(hits, _model.num_steps)], n, temperature, seed)
+def _grid(model_key: str, hits: bytes, n: int, temperature: float, seed: int, refine: bool,
+          _model) -> list[DrumPattern]:
+    corners = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
+    return _model.grid(corners, n, temperature, seed, refine=user_refine(refine))
 
 
 def _command(command: str) -> None:
@@ -68,7 +78,7 @@ def grid_ui(ctx: ui.Context) -> None:
         n = int(state["grid_n"])
         hits = np.stack([c.hits for c in corners]).tobytes()
         patterns = list(_grid(core.model_key(ctx.pick.path), hits, n, float(state["temperature"]),
-                              int(state["seed"]) + DECODE_SEED_OFFSET, ctx.model))
+                              int(state["seed"]) + DECODE_SEED_OFFSET, refining(), ctx.model))
         if state["real_corners"]:
             for corner, index in zip(corners, (0, n - 1, n * (n - 1), n * n - 1), strict=True):
                 patterns[index] = corner

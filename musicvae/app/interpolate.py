@@ -17,7 +17,9 @@ from musicvae.app.modes import (
     _vel,
     _zip_button,
     closeness,
+    refining,
     temperature_and_seed,
+    user_refine,
 )
 from musicvae.app.stage import Stage, follow
 from musicvae.pattern import DrumPattern
@@ -26,10 +28,14 @@ MAIN = "interp_view"
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _interpolate(model_key: str, hits: bytes, steps: int, method: str, temperature: float, seed: int, _model):
-    """(patterns, endpoint reconstructions at T=0) for the interpolation A -> B in mu space."""
+def _interpolate(model_key: str, hits: bytes, steps: int, method: str, temperature: float, seed: int,
+                 refine: bool, spacing: str, _model):
+    """(patterns, endpoint reconstructions at T=0) for the interpolation A -> B in z space; the ends are
+    encoded once (refined when the switch is on) and serve both."""
     a, b = (DrumPattern(h) for h in _grids(hits, _model.num_steps))
-    return _model.interpolate(a, b, steps, method, temperature, seed), _model.reconstruct([a, b])
+    ends = _model.codes([a, b], user_refine(refine))
+    return (_model.interpolate(a, b, steps, method, temperature, seed, spacing=spacing, ends=ends),
+            _model.decode(ends, 0.0))
 
 
 def clicked(chart_key: str, cols: int, last_key: str) -> int | None:
@@ -87,6 +93,9 @@ def interpolate_ui(ctx: ui.Context) -> None:
         c1.slider("Steps (both ends included)", 3, 16, key="steps")
         c2.radio("Path", ["slerp", "lerp"], key="method", horizontal=True,
                  help="slerp follows the sphere where the prior's mass is; lerp is a straight line.")
+        c2.toggle("Even steps", key="even_steps",
+                  help="Each step changes about as many hits (otherwise equal steps along the path bunch the "
+                       "changes where the model switches grooves).")
         c3.toggle("Show the real inputs at the ends", key="real_ends",
                   help="Beat Blender does this: the ends play your grooves instead of the model's reconstructions.")
         temperature_and_seed(ctx)
@@ -94,7 +103,8 @@ def interpolate_ui(ctx: ui.Context) -> None:
     timer = ui.Timer()
     hits = np.stack([a.hits, b.hits]).tobytes()
     patterns, recon = _interpolate(core.model_key(ctx.pick.path), hits, steps, state["method"], temperature,
-                                   seed + DECODE_SEED_OFFSET, ctx.model)
+                                   seed + DECODE_SEED_OFFSET, refining(),
+                                   "even" if state["even_steps"] else "uniform", ctx.model)
     patterns = list(patterns)
     if state["real_ends"]:
         patterns[0], patterns[-1] = a, b

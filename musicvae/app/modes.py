@@ -32,32 +32,49 @@ def _sample(model_key: str, n: int, temperature: float, seed: int, _model) -> li
     return _model.sample(n, temperature, seed)
 
 
+REFINE_BUDGET_S = 1.0  # per call: a user groove is encoded refined for at most this long
+
+
+def refining() -> bool:
+    """Whether user grooves are encoded refined (the sidebar switch; on by default)."""
+    return bool(st.session_state.get("refine", True))
+
+
+def user_refine(on: bool):
+    """The refinement settings for user grooves (gradient steps on z within a time budget), or None."""
+    from musicvae.model.refine import RefineSettings
+
+    return RefineSettings(steps=200, time_budget_s=REFINE_BUDGET_S) if on else None
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def _similar(model_key: str, hits: bytes, n: int, similarity: float, temperature: float, seed: int, _model):
+def _similar(model_key: str, hits: bytes, n: int, similarity: float, temperature: float, seed: int, refine: bool,
+             _model):
     base = DrumPattern(np.frombuffer(hits, dtype=bool).reshape(-1, NUM_CLASSES))
-    return _model.similar(base, n, similarity, temperature, seed)
+    return _model.similar(base, n, similarity, temperature, seed, refine=user_refine(refine))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _mu(model_key: str, hits: bytes, _model) -> np.ndarray:
+def _mu(model_key: str, hits: bytes, refine: bool, _model) -> np.ndarray:
     patterns = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
-    _, mu, _ = _model.encode(patterns)
-    return mu.numpy()
+    return _model.codes(patterns, user_refine(refine)).numpy()
 
 
 def encode_mu(ctx: ui.Context, patterns: list[DrumPattern]) -> np.ndarray:
+    """Each groove's code (refined when the switch is on), cached."""
     hits = np.stack([p.hits for p in patterns]).tobytes()
-    return _mu(core.model_key(ctx.pick.path), hits, ctx.model)
+    return _mu(core.model_key(ctx.pick.path), hits, refining(), ctx.model)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _reconstruct(model_key: str, hits: bytes, _model) -> list[DrumPattern]:
-    return _model.reconstruct([DrumPattern(h) for h in _grids(hits, _model.num_steps)])
+def _reconstruct(model_key: str, hits: bytes, refine: bool, _model) -> list[DrumPattern]:
+    return _model.reconstruct([DrumPattern(h) for h in _grids(hits, _model.num_steps)], user_refine(refine))
 
 
 def reconstruct(ctx: ui.Context, patterns: list[DrumPattern]) -> list[DrumPattern]:
-    """The model's greedy version of each groove (cached)."""
-    return _reconstruct(core.model_key(ctx.pick.path), np.stack([p.hits for p in patterns]).tobytes(), ctx.model)
+    """The model's greedy version of each groove, from the same code the modes use (cached)."""
+    hits = np.stack([p.hits for p in patterns]).tobytes()
+    return _reconstruct(core.model_key(ctx.pick.path), hits, refining(), ctx.model)
 
 
 def closeness(ctx: ui.Context, named: list[tuple[str, DrumPattern]]) -> None:
@@ -125,7 +142,7 @@ def sample_ui(ctx: ui.Context) -> None:
     elif state["similar_on"]:
         base, sim_ctx = items[base_key][1], _similar_context(ctx)
         patterns = _similar(core.model_key(sim_ctx.pick.path), base.hits.tobytes(), n, float(state["similarity"]),
-                            temperature, seed, sim_ctx.model)
+                            temperature, seed, refining(), sim_ctx.model)
         st.caption(f"Encoded and varied with `{sim_ctx.pick.name}`: the interpolation model (high KL) "
                    "reconstructs grooves best.")
         titles = [f"similar {i + 1} (seed {seed})" for i in range(n)]

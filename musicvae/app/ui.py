@@ -29,7 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "n_var": 3, "similar_on": False, "similarity": 0.7, "sim_base": None, "latent_base": "random",
     "latent_dirs": None, "steps": 7, "method": "slerp", "real_ends": False, "interp_a": None, "interp_b": None,
     "interp_step": 1, "grid_n": 5, "real_corners": False, "corner_0": None, "corner_1": None, "corner_2": None,
-    "corner_3": None, "grid_row": 1, "grid_col": 1, "switch_at": "bar",
+    "corner_3": None, "grid_row": 1, "grid_col": 1, "switch_at": "bar", "refine": True, "even_steps": True,
 }
 CHOICE_KEYS = ("sim_base", "latent_base", "interp_a", "interp_b", "corner_0", "corner_1", "corner_2", "corner_3")
 
@@ -170,6 +170,8 @@ def restore_from_url(preset_keys: set[str]) -> None:
     state["n_var"] = core.parse_number(qp.get("n"), int, 1, 6, state["n_var"])
     if qp.get("method") in ("slerp", "lerp"):
         state["method"] = qp["method"]
+    state["even_steps"] = qp.get("spacing") != "uniform"
+    state["refine"] = qp.get("refine") != "0"
     state["present"] = qp.get("present") in ("1", "true", "yes")
     state["repeats"] = core.parse_number(qp.get("repeats"), int, 1, 4, state["repeats"])
     if qp.get("switch") in ("bar", "beat"):
@@ -211,6 +213,10 @@ def sync_url() -> None:
         wanted["present"] = "1"
     wanted["repeats"] = str(state["repeats"])
     wanted["switch"] = state["switch_at"]
+    if not state["even_steps"]:
+        wanted["spacing"] = "uniform"
+    if not state["refine"]:
+        wanted["refine"] = "0"
     models = {m: state[f"model_{m}"] for m in core.MODES if state.get(f"model_{m}") not in (None, core.MODE_ROLES[m])}
     if models:
         wanted["model"] = core.format_models(models)
@@ -359,6 +365,10 @@ def sidebar() -> Context:
         st.slider("Repeats in the WAV export", 1, 4, key="repeats")
         uploads_ui()
         pick = model_picker(mode, state["present"])
+        if not state["present"]:
+            st.toggle("Refine encodings of your grooves", key="refine",
+                      help="Up to 1 s of gradient steps on z after the encoder, so uploads, presets and kept "
+                           "grooves come back closer to how they were played (off: the plain encoder).")
         model = get_model(core.model_key(pick.path), str(pick.path)) if pick else None
         synth, error = get_synth()
         if error:
