@@ -176,6 +176,11 @@ def check_continuous(log: list[dict]) -> None:
         assert abs(gap - before["dur"]) <= TOLERANCE, f"a gap of {gap * 1000:.1f} ms at {before} -> {after}"
 
 
+def transport(events: list[dict]) -> list[str]:
+    """play/stop/resync events (a rewind re-schedules ahead for a new groove or tempo: no break)."""
+    return [e["kind"] for e in events if e["kind"] not in ("rewind", "lookahead")]
+
+
 def chromium_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
@@ -233,7 +238,7 @@ def test_loop_keeps_running_across_groove_changes(page, app):
     record = looper_log(page)
     check_continuous(record["log"])
     assert record["state"]["playing"] and record["state"]["context"] == "running"
-    assert [e["kind"] for e in record["events"]] == ["play"], record["events"]
+    assert transport(record["events"]) == ["play"], record["events"]
     assert record["switches"], "no groove ever took over"
     for switch in record["switches"]:
         assert switch["pos"] % 16 == 0, f"a groove took over off the bar line: {switch}"
@@ -295,7 +300,7 @@ def test_remount_tempo_and_beat_switch(page, app):
     page.wait_for_timeout(600)
     record = looper_log(page)
     check_continuous(record["log"])  # through the remount and the tempo change
-    assert [e["kind"] for e in record["events"]] == ["play"] and record["state"]["playing"]
+    assert transport(record["events"]) == ["play"] and record["state"]["playing"]
     durations = {round(e["dur"], 6) for e in record["log"]}
     assert round(60 / 120 / 4, 6) in durations and round(60 / 130 / 4, 6) in durations
     assert len(record["switches"]) == 2
@@ -304,7 +309,7 @@ def test_remount_tempo_and_beat_switch(page, app):
     assert page.get_by_role("button", name="Stop").count() == 1  # one player on the screen
     page.get_by_text("Hide the player").click()  # a player gone for good (1.5 s) stops the loop
     page.wait_for_function("() => !window.__musicvaeLooper.state().playing", timeout=TIMEOUT_MS)
-    assert [e["kind"] for e in looper_log(page)["events"]] == ["play", "stop"]
+    assert transport(looper_log(page)["events"]) == ["play", "stop"]
 
 
 def test_offsets_move_hits_and_never_before_the_loop_start(page, app):

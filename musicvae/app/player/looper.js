@@ -2,10 +2,13 @@
 //
 // The audio lives in a window-level singleton (window.__musicvaeLooper), not in the element:
 // each mount of the component (a rerun, new data, a remount with the same key) only hands the
-// singleton its data.  A look-ahead scheduler on the audio clock (a 25 ms timer, 100 ms ahead)
-// starts one AudioBufferSourceNode per hit from a kit of one-shot samples rendered by FluidSynth
-// on the server.  A new groove waits as "pending" and takes over at the next bar line (or beat):
-// the step counter and the clock run on, so nothing restarts and nothing stops.
+// singleton its data.  A look-ahead scheduler on the audio clock (a 25 ms timer, 1 s ahead: a
+// busy page's main thread may stall that long; more after a late tick) starts one
+// AudioBufferSourceNode per hit from a kit of one-shot samples rendered by FluidSynth on the
+// server.  A new groove waits as "pending" and takes over at the next bar line (or beat): what
+// was scheduled past that line is unscheduled and scheduled again ("rewind"), so the switch and a
+// tempo change need not wait for the look-ahead; the step counter and the clock run on, so
+// nothing restarts and nothing stops.
 //
 // For tests and measurements the singleton keeps ring buffers:
 //   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits, times}
@@ -15,7 +18,9 @@
 // and currentStep(), state(), level().
 
 const VERSION = 4;
-const LOOKAHEAD = 0.1; // seconds scheduled ahead of the audio clock
+const LOOKAHEAD = 1.0; // seconds scheduled ahead of the audio clock: a busy page's main thread may stall this long
+const MAX_LOOKAHEAD = 2.0; // a page that stalls longer earns more, up to this
+const SAFETY = 0.04; // a rewind never touches what starts sooner than this
 const TICK_MS = 25; // scheduler period
 const START_DELAY = 0.06; // first step after pressing play
 const LOG_CAP = 8192;
@@ -82,6 +87,7 @@ class Looper {
     this.views = new Set();
     this.host = null; // the latest mounted instance: {setStateValue, setTriggerValue, keyboard}
     this.lastStep = -1;
+    this.lookahead = LOOKAHEAD;
     this.timer = makeTimer(() => this.tick());
     this.frame = null;
     this.stopTimer = null;
@@ -144,7 +150,13 @@ class Looper {
   receive(data, host) {
     const now = performance.now();
     this.host = host;
-    if (typeof data.qpm === "number" && data.qpm > 0) this.qpm = Math.min(400, Math.max(20, data.qpm));
+    if (typeof data.qpm === "number" && data.qpm > 0) {
+      const qpm = Math.min(400, Math.max(20, data.qpm));
+      if (qpm !== this.qpm) {
+        this.qpm = qpm;
+        if (this.playing) this.rewind(1); // the new tempo from the next 16th, not after the look-ahead
+      }
+    }
     if (data.kit_id) {
       this.kitId = data.kit_id;
       if (data.kit) {
@@ -174,6 +186,7 @@ class Looper {
           ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "immediate" });
         } else {
           this.pending = { pattern: compiled, at: switchAt };
+          this.rewind(switchAt === "beat" ? STEPS_PER_BEAT : STEPS_PER_BAR);
           ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "pending" });
         }
       }
@@ -247,6 +260,11 @@ class Looper {
   tick() {
     if (!this.playing || !this.ctx) return;
     const now = this.ctx.currentTime;
+    if (this.nextTime < now + 0.02 && this.lookahead < MAX_LOOKAHEAD) {
+      // the tick came late (the main thread was busy): schedule further ahead from now on
+      this.lookahead = Math.min(MAX_LOOKAHEAD, this.lookahead * 2);
+      ring(this.events, { kind: "lookahead", audioTime: now, lookahead: this.lookahead, perfTime: performance.now() });
+    }
     if (this.nextTime < now - this.stepSeconds()) {
       // the timer starved (a frozen tab): skip what is past instead of firing it all at once
       ring(this.events, { kind: "resync", audioTime: now, late: now - this.nextTime, perfTime: performance.now() });
@@ -255,9 +273,39 @@ class Looper {
         this.pos += 1;
       }
     }
-    const horizon = now + LOOKAHEAD;
+    const horizon = now + this.lookahead;
     while (this.nextTime < horizon) this.scheduleStep(this.nextTime);
     this.prune(now);
+  }
+
+  // Steps are scheduled up to LOOKAHEAD ahead; a new groove (or tempo) must not wait for that.
+  // Unschedule everything from the next bar (beat, 16th) line that is still far enough away, and
+  // schedule again from there: the line's time and the step count do not change, so nothing gaps.
+  rewind(unit) {
+    if (!this.playing || !this.ctx) return;
+    const limit = this.ctx.currentTime + SAFETY;
+    let target = null;
+    for (let i = this.log.length - 1; i >= 0; i--) {
+      const entry = this.log[i];
+      if (entry.audioTime < limit) break;
+      if (entry.pos % unit === 0) target = entry;
+    }
+    if (!target) return;
+    while (this.log.length && this.log[this.log.length - 1].pos >= target.pos) this.log.pop();
+    const keep = [];
+    for (const hit of this.active) {
+      if (hit.start >= target.audioTime - 1e-6) {
+        try { hit.src.stop(); hit.src.disconnect(); } catch (error) { /* gone */ }
+      } else {
+        keep.push(hit);
+      }
+    }
+    this.active = keep;
+    this.pos = target.pos;
+    this.nextTime = target.audioTime;
+    ring(this.events, { kind: "rewind", audioTime: this.ctx.currentTime, to: target.audioTime, pos: target.pos,
+      perfTime: performance.now() });
+    this.tick();
   }
 
   scheduleStep(time) {
@@ -323,7 +371,7 @@ class Looper {
   }
 
   prune(now) {
-    if (this.active.length > 64) this.active = this.active.filter((hit) => hit.end > now);
+    if (this.active.length > 256) this.active = this.active.filter((hit) => hit.end > now);
   }
 
   // -- what plays now ------------------------------------------------------------------------
@@ -355,6 +403,7 @@ class Looper {
       context: this.ctx ? this.ctx.state : "none",
       audioTime: this.ctx ? this.ctx.currentTime : 0,
       timer: this.timer.kind,
+      lookahead: this.lookahead,
       views: this.views.size,
     };
   }
