@@ -1,0 +1,125 @@
+"""The playground's one-looper screens through AppTest: presentation mode, the URL, the issue-16 bugs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_app import APP, build_tiny_models, gmd_files, loopers, playing, roll_specs, run_ok, switch_mode, texts  # noqa: E402,I001
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    return build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models")  # the same folder as test_app's
+
+
+@pytest.fixture
+def app(tiny_models, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MUSICVAE_CHECKPOINTS_DIR", str(tiny_models))
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def test_every_mode_has_one_looper_and_no_audio_player(app):
+    at = run_ok(app)
+    for mode in ("sample", "latent", "interpolate", "grid"):
+        switch_mode(at, mode)
+        assert len(loopers(at)) == 1 and not at.get("audio"), mode
+        assert [b for b in at.button if str(b.key).startswith("play_")], mode  # each roll's play toggle
+
+
+def test_interpolation_strip_never_wraps(app):
+    from musicvae.media.plots import decode_typed
+
+    app.query_params.update({"mode": "interpolate", "steps": "9"})
+    at = run_ok(app)
+    strip = next(c for c in at.get("plotly_chart") if "click to play it" in c.proto.spec)
+    spec = json.loads(strip.proto.spec)
+    z = decode_typed(spec["data"][0]["z"])
+    assert z.shape == (9, 9 * 65 - 1)  # one row of 9 rolls (64 steps + a gap each)
+    assert [a["text"] for a in spec["layout"]["annotations"]] == ["A", "2", "3", "4", "5", "6", "7", "8", "B"]
+
+
+def test_latent_raw_z_added_one_at_a_time(app):
+    at = run_ok(app)
+    switch_mode(at, "latent")
+    options = at.multiselect(key="latent_dirs").options
+    assert not [o for o in options if "(raw)" in o]  # no 256 raw dimensions to flood the type-ahead
+    at.number_input(key="raw_z").set_value(0)
+    at.button(key="raw_z_add").click()
+    run_ok(at)
+    assert at.multiselect(key="latent_dirs").value == ["pc:0", "pc:1", "pc:2", "z:0"]
+    assert at.slider(key="lat_z:0")
+
+
+def test_one_velocity_grooves_have_no_velocity_scale():
+    import numpy as np
+
+    from musicvae.media.plots import piano_roll
+    from musicvae.pattern import DrumPattern
+
+    hits = np.zeros((64, 9), dtype=bool)
+    hits[::4, 0] = True
+    assert not piano_roll(DrumPattern(hits)).data[0].showscale  # every hit at 80: a scale says nothing
+    velocities = np.where(hits, 40, 0).astype(np.uint8)
+    velocities[::8, 0] = 120
+    assert piano_roll(DrumPattern(hits, velocities)).data[0].showscale
+
+
+def test_upload_window_label_real_ends_and_link_notice(app):
+    good = gmd_files(1)[0]
+    at = run_ok(app)
+    at.file_uploader(key="uploads").set_value([(good.name, good.read_bytes(), "audio/midi")])
+    run_ok(at)
+    window = next(s for s in at.selectbox if str(s.key).startswith("win_"))
+    assert window.label == f"Window of {good.name}"  # plain text, no markdown escapes
+    assert at.session_state["real_ends"] and at.session_state["real_corners"]
+    assert "cannot carry" in texts(at.caption) and "plays back" in texts(at.caption)
+    switch_mode(at, "interpolate")
+    assert "cannot carry" in texts(at.caption)
+    at.button(key="play_src_b").click()
+    run_ok(at)
+    assert playing(at)["roll"] == "roll_src_b"
+
+
+def test_scene_in_the_url(app):
+    app.query_params.update({"mode": "latent", "lat": "pc:1:1.5;z:7:-2", "repeats": "3", "switch": "beat",
+                             "model": "latent:sample", "cell": "2,4"})
+    at = run_ok(app)
+    state = at.session_state
+    assert at.multiselect(key="latent_dirs").value == ["pc:1", "z:7"]
+    assert at.slider(key="lat_pc:1").value == 1.5 and at.slider(key="lat_z:7").value == -2.0
+    assert (state["repeats"], state["switch_at"], state["model_latent"]) == (3, "beat", "sample")
+    assert (state["grid_row"], state["grid_col"]) == (2, 4)
+    assert playing(at)["switch_at"] == "beat"
+    assert at.query_params["lat"] in ("pc:1:1.5;z:7:-2", ["pc:1:1.5;z:7:-2"])
+    at.slider(key="lat_pc:1").set_value(0.5)
+    run_ok(at)
+    assert "pc:1:0.5" in str(at.query_params["lat"])
+
+
+@pytest.mark.parametrize("mode", ["sample", "latent", "interpolate", "grid"])
+def test_presentation_mode_hides_developer_figures(app, mode):
+    app.query_params.update({"present": "1", "mode": mode})
+    at = run_ok(app)
+    shown = texts(at.caption) + texts(at.markdown) + "\n".join(str(s.label) for s in at.slider)
+    for developer in ("measured ρ", "PC = principal direction", "Endpoint reconstruction", "ms ·", "hit F1"):
+        assert developer not in shown, (mode, developer)
+    assert not [s for s in at.selectbox if s.key in ("grid_row", "grid_col")]
+    assert len(loopers(at)) == 1
+
+
+def test_grid_cell_brings_the_looper_back_from_a_corner(app):
+    at = run_ok(app)
+    switch_mode(at, "grid")
+    at.button(key="play_corner_src_1").click()
+    run_ok(at)
+    assert playing(at)["roll"] == "roll_corner_src_1"
+    at.selectbox(key="grid_col").set_value(5)
+    run_ok(at)
+    assert playing(at)["roll"] == "roll_grid_cell" and any("row 1, column 5" in s for s in roll_specs(at))
