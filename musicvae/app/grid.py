@@ -90,9 +90,14 @@ def grid_ui(ctx: ui.Context) -> None:
     state["grid_row"] = min(max(int(state["grid_row"]), 1), n)
     state["grid_col"] = min(max(int(state["grid_col"]), 1), n)
     cell = (state["grid_row"] - 1) * n + state["grid_col"] - 1
+    title = f"grid cell row {state['grid_row']}, column {state['grid_col']}"
+    labels = [_corner_label(items, k) for k in corner_keys]
+    stage.offer(MAIN, title, patterns[cell])  # the looper gets its groove before the grid is drawn
+    for i, name in enumerate(NAMES):
+        stage.offer(f"corner_src_{i}", f"{name}: {labels[i]}", corners[i])
+    stage.mount(_command)
     left, right = st.columns([1, 1])
     with left:
-        labels = [_corner_label(items, k) for k in corner_keys]
         top = st.columns(2)
         top[0].markdown(f"◤ **{ui.md_text(labels[0])}**")
         top[1].markdown(f"<div style='text-align:right'>{ui.html_text(labels[1])} ◥</div>", unsafe_allow_html=True)
@@ -111,7 +116,6 @@ def grid_ui(ctx: ui.Context) -> None:
             r.selectbox("Row", list(range(1, n + 1)), key="grid_row", on_change=follow, args=("grid", MAIN))
             c.selectbox("Column", list(range(1, n + 1)), key="grid_col", on_change=follow, args=("grid", MAIN))
     with right:
-        title = f"grid cell row {state['grid_row']}, column {state['grid_col']}"
         stage.show(patterns[cell], MAIN, title)
     timer.mark("grid view")
     columns = st.columns(4)
@@ -125,6 +129,5 @@ def grid_ui(ctx: ui.Context) -> None:
         names = [f"cell_r{i // n + 1:02d}_c{i % n + 1:02d}" for i in range(n * n)]
         _zip_button(ctx, patterns, names, "grid", "grid_zip")
         st.caption(f"The ZIP holds {n * n} MIDI and WAV files (about {n * n * 0.35 * 120 / ctx.qpm:.0f} MB).")
-    stage.mount(_command)
     timer.show(ctx)
     ui.sync_url()

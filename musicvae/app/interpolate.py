@@ -121,6 +121,11 @@ def interpolate_ui(ctx: ui.Context) -> None:
         follow("interpolate", MAIN)
     state["interp_step"] = min(max(int(state["interp_step"]), 1), steps)
     labels = ["A" if i == 0 else "B" if i == steps - 1 else str(i + 1) for i in range(steps)]
+    step = int(state["interp_step"])
+    stage.offer(MAIN, f"step {labels[step - 1]} of {steps}", patterns[step - 1])  # before the strip is drawn
+    stage.offer("src_a", f"A (your input): {items[a_key][0]}", a)
+    stage.offer("src_b", f"B (your input): {items[b_key][0]}", b)
+    stage.mount(_command)
     from musicvae.media.plots import mosaic
 
     st.plotly_chart(mosaic(patterns, cols, labels, state["interp_step"] - 1, cell_height=90 if ctx.present else 64,
@@ -143,7 +148,6 @@ def interpolate_ui(ctx: ui.Context) -> None:
     ui.link_notice([a_key, b_key], items)
     _morph_download(ctx, patterns, steps)
     _zip_button(ctx, patterns, [f"step_{i + 1:02d}" for i in range(steps)], "interpolation", "interp_zip")
-    stage.mount(_command)
     timer.show(ctx)
     ui.sync_url()
 

@@ -220,6 +220,10 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
     pattern = decode_steered(ctx.model, model_key, z0, alphas, directions, temperature, decode_seed)
     timer.mark("decode")
     label = ", ".join(f"{options[k].split(' (')[0]} {a:+.1f}" for k, a in alphas.items() if a) or "no offsets"
+    stage.offer("latent", f"steered groove ({label})", pattern)  # the looper first, then the rolls
+    if base is not None:
+        stage.offer("latent_src", f"the starting groove: {base_label}", base)
+    stage.mount(_command)
     with roll_col:
         stage.show(pattern, "latent", f"steered groove ({label})")
     timer.mark("roll")
@@ -227,7 +231,6 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
         stage.show(base, "latent_src", f"the starting groove: {base_label}", height=int(ctx.roll_height * 0.6),
                    downloads=False, colorbar=False)
         closeness(ctx, [("its hits", base)])
-    stage.mount(_command)
     if not ctx.present:
         attribute_panel(ctx, z0, alphas, directions, pattern)
     prefetch(ctx.model, model_key, z0, alphas, moved, direction, directions, temperature, decode_seed)

@@ -150,6 +150,11 @@ def sample_ui(ctx: ui.Context) -> None:
         patterns = _sample(core.model_key(ctx.pick.path), n, temperature, seed, ctx.model)
         titles = [f"sample {i + 1} (seed {seed})" for i in range(n)]
     timer.mark("decode")
+    for i, pattern in enumerate(patterns):  # the looper gets its groove before the rolls are drawn
+        stage.offer(f"sample_{i}", titles[i], pattern)
+    if state["similar_on"] and ctx.model is not None:
+        stage.offer("sim_src", f"the groove varied: {items[base_key][0]}", items[base_key][1])
+    stage.mount(_sample_command)
     per_row = 1 if n == 1 else (2 if n in (2, 4) else 3)
     for row in range(0, len(patterns), per_row):
         columns = st.columns(per_row)
@@ -167,7 +172,6 @@ def sample_ui(ctx: ui.Context) -> None:
         closeness(_similar_context(ctx), [("its hits", items[base_key][1])])
         ui.link_notice([base_key], items)
     timer.mark("rolls")
-    stage.mount(_sample_command)
     timer.show(ctx)
     ui.sync_url()
 

@@ -2,9 +2,10 @@
 
 Each mode makes a :class:`Stage` right under its header (an empty slot, so the player sits above
 the fold), draws its grooves through :meth:`Stage.show` (a piano roll with a small "▶ Play" toggle,
-the MIDI/WAV downloads) and calls :meth:`Stage.mount` at the end: the looper
+the MIDI/WAV downloads) and calls :meth:`Stage.mount` as soon as its grooves are known (offered with
+:meth:`Stage.offer`, before the rolls are drawn: the browser gets the groove first); the looper
 (:mod:`musicvae.app.player`) then gets the chosen groove and takes it over at the next bar (or
-beat).  What plays is a key per mode (``play_<mode>`` in the session state): a roll's play toggle
+beat).  What plays is a key per mode (``playsel_<mode>`` in the session state): a roll's play toggle
 sets it, a mode's main control (a grid click, a strip click, a slider) sets it back to its main
 groove.  Keys from the browser (N, arrows) reach the mode's ``on_command`` as a callback, before
 the rerun they cause, so the new groove is drawn and sent in that same run.
