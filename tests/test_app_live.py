@@ -123,3 +123,24 @@ def test_grid_cell_brings_the_looper_back_from_a_corner(app):
     at.selectbox(key="grid_col").set_value(5)
     run_ok(at)
     assert playing(at)["roll"] == "roll_grid_cell" and any("row 1, column 5" in s for s in roll_specs(at))
+
+
+def test_grid_puck_and_path_in_apptest(app):
+    """The pad's callbacks (what the browser sends on a drag or a drawn path) drive the looper."""
+    from musicvae.app.pad import mix_weights, resample
+
+    assert mix_weights(0.0, 0.0).tolist() == [1, 0, 0, 0] and mix_weights(1.0, 1.0).tolist() == [0, 0, 0, 1]
+    assert resample([[0, 0], [1, 0]], 5) == [(0.0, 0.0), (0.25, 0.0), (0.5, 0.0), (0.75, 0.0), (1.0, 0.0)]
+    app.query_params.update({"mode": "grid", "puck": "0.3,0.8"})
+    at = run_ok(app)
+    assert at.session_state["grid_source"] == "puck" and "puck at 0.30 across, 0.80 down" in playing(at)["label"]
+    assert "puck=0.30,0.80" in "&".join(f"{k}={v}" for k, v in at.query_params.items()) or \
+        at.query_params["puck"] in ("0.30,0.80", ["0.30,0.80"])
+    at.session_state["grid_path"] = [[0.0, 0.0], [1.0, 1.0]]
+    at.session_state["grid_source"] = "path"
+    run_ok(at)
+    data = playing(at)
+    assert data["queue"] and len(data["queue"]["patterns"]) == 8 and data["roll"] == ""
+    at.selectbox(key="grid_col").set_value(2)  # a cell again: no queue
+    run_ok(at)
+    assert playing(at)["queue"] is None and at.session_state["grid_source"] == "cell"

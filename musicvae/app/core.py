@@ -322,3 +322,15 @@ def fill_removed(state, removed: set[str], labels: dict[str, str]) -> list[str]:
             else:
                 lines.append(f"The removed upload was {name}, which is now {labels[choice]}.")
     return lines
+
+
+def parse_puck(text: str | None) -> tuple[float, float] | None:
+    """'0.25,0.7' -> (0.25, 0.7): the blend pad's puck (x across, y down, each clamped to 0..1)."""
+    x, _, y = (text or "").partition(",")
+    try:
+        values = float(x), float(y)
+    except ValueError:
+        return None
+    if not all(np.isfinite(v) for v in values):
+        return None
+    return tuple(min(max(v, 0.0), 1.0) for v in values)

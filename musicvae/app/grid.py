@@ -25,6 +25,7 @@ from musicvae.app.stage import Stage, follow
 from musicvae.pattern import DrumPattern
 
 MAIN = "grid_cell"
+PATH_BARS = 8  # a drawn path is resampled to this many grooves, one per bar
 NAMES = ("top left", "top right", "bottom left", "bottom right")
 
 
@@ -42,7 +43,58 @@ def _command(command: str) -> None:
     if dr or dc:
         state["grid_row"] = min(max(int(state["grid_row"]) + dr, 1), n)
         state["grid_col"] = min(max(int(state["grid_col"]) + dc, 1), n)
+        state["grid_source"] = "cell"
         follow("grid", MAIN)
+
+
+def _cell_picked() -> None:
+    st.session_state["grid_source"] = "cell"
+    follow("grid", MAIN)
+
+
+def _pos_changed() -> None:
+    value = st.session_state.get("grid_pad")
+    pos = value.get("pos") if isinstance(value, dict) else None
+    if pos:
+        st.session_state["grid_puck"] = [min(max(float(v), 0.0), 1.0) for v in pos[:2]]
+        st.session_state["grid_source"] = "puck"
+        follow("grid", MAIN)
+
+
+def _path_changed() -> None:
+    value = st.session_state.get("grid_pad")
+    path = value.get("path") if isinstance(value, dict) else None
+    if path and len(path) >= 2:
+        st.session_state["grid_path"] = [[float(x), float(y)] for x, y in path[:64]]
+        st.session_state["grid_source"] = "path"
+        follow("grid", MAIN)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _blend(model_key: str, hits: bytes, points: tuple, temperature: float, seed: int, _model) -> list[DrumPattern]:
+    """Grooves at pad positions: the corners' mu mixed bilinearly, decoded in one batch."""
+    from musicvae.app.pad import mix_weights
+
+    patterns = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
+    _, mu, _ = _model.encode(patterns)
+    z = np.stack([mix_weights(x, y) @ mu.numpy() for x, y in points])
+    return _model.decode(z, temperature, seed)
+
+
+def _pad_grooves(ctx: ui.Context, corners: list[DrumPattern]) -> tuple[DrumPattern, str, list | None]:
+    """(the puck's groove or the path's first, its title, the path's grooves or None)."""
+    from musicvae.app.pad import resample
+
+    state = st.session_state
+    hits = np.stack([c.hits for c in corners]).tobytes()
+    args = (float(state["temperature"]), int(state["seed"]) + DECODE_SEED_OFFSET, ctx.model)
+    key = core.model_key(ctx.pick.path)
+    if state.get("grid_source") == "path" and state.get("grid_path"):
+        points = tuple((round(x, 2), round(y, 2)) for x, y in resample(state["grid_path"], PATH_BARS))
+        queue = _blend(key, hits, points, *args)
+        return queue[0], f"the drawn path ({PATH_BARS} grooves, one per bar)", list(queue)
+    x, y = (round(float(v), 2) for v in state.get("grid_puck") or (0.5, 0.5))
+    return _blend(key, hits, ((x, y),), *args)[0], f"puck at {x:.2f} across, {y:.2f} down", None
 
 
 def _corner_label(items: dict, key: str) -> str:
@@ -86,17 +138,22 @@ def grid_ui(ctx: ui.Context) -> None:
     hit = clicked("grid_chart", n, "_grid_click")
     if hit is not None:
         state["grid_row"], state["grid_col"] = hit // n + 1, hit % n + 1
+        state["grid_source"] = "cell"
         follow("grid", MAIN)
+    state.setdefault("grid_source", "cell")
     state["grid_row"] = min(max(int(state["grid_row"]), 1), n)
     state["grid_col"] = min(max(int(state["grid_col"]), 1), n)
     cell = (state["grid_row"] - 1) * n + state["grid_col"] - 1
     title = f"grid cell row {state['grid_row']}, column {state['grid_col']}"
     labels = [_corner_label(items, k) for k in corner_keys]
-    stage.offer(MAIN, title, patterns[cell])  # the looper gets its groove before the grid is drawn
+    main, queue = patterns[cell], None
+    if ctx.model is not None and state.get("grid_source") in ("puck", "path"):
+        main, title, queue = _pad_grooves(ctx, corners)
+    stage.offer(MAIN, title, main)  # the looper gets its groove before the grid is drawn
     for i, name in enumerate(NAMES):
         stage.offer(f"corner_src_{i}", f"{name}: {labels[i]}", corners[i])
-    stage.mount(_command)
-    left, right = st.columns([1, 1])
+    stage.mount(_command, queue)
+    left, middle, right = st.columns([5, 3, 5])
     with left:
         top = st.columns(2)
         top[0].markdown(f"◤ **{ui.md_text(labels[0])}**")
@@ -113,10 +170,20 @@ def grid_ui(ctx: ui.Context) -> None:
         if not ctx.present:
             st.caption("Click a cell (or press the arrow keys, or use the selectors) to play it.")
             r, c = st.columns(2)
-            r.selectbox("Row", list(range(1, n + 1)), key="grid_row", on_change=follow, args=("grid", MAIN))
-            c.selectbox("Column", list(range(1, n + 1)), key="grid_col", on_change=follow, args=("grid", MAIN))
+            r.selectbox("Row", list(range(1, n + 1)), key="grid_row", on_change=_cell_picked)
+            c.selectbox("Column", list(range(1, n + 1)), key="grid_col", on_change=_cell_picked)
+    if ctx.model is not None:
+        with middle:
+            from musicvae.app.pad import pad
+
+            st.toggle("Draw a path", key="grid_draw", help="Off: drag the puck anywhere between the corners. "
+                      f"On: draw a path; the looper follows it, one groove per bar ({PATH_BARS} bars).")
+            pad("grid_pad", labels, tuple(state.get("grid_puck") or (0.5, 0.5)),
+                state.get("grid_path") if state.get("grid_source") == "path" else None,
+                bool(state.get("grid_draw")), _pos_changed, _path_changed)
+            st.caption("Blend pad: any point between the four corners.")
     with right:
-        stage.show(patterns[cell], MAIN, title)
+        stage.show(main, MAIN, title)
     timer.mark("grid view")
     columns = st.columns(4)
     for i, name in enumerate(NAMES):

@@ -62,7 +62,7 @@ class Stage:
         self.offer(key, title, pattern)
         ui.show_groove(self.ctx, pattern, key, title, play=lambda where: self.play_toggle(key, where), **kwargs)
 
-    def mount(self, on_command: Callable[[str], None] | None = None) -> None:
+    def mount(self, on_command: Callable[[str], None] | None = None, queue: list[DrumPattern] | None = None) -> None:
         """The looper in the slot, playing the chosen groove (the main one when that is gone)."""
         state = st.session_state
         key = self.chosen if self.chosen in self.grooves else self.main
@@ -73,11 +73,11 @@ class Stage:
         state[f"playsel_{self.mode}"] = key
         title, pattern = self.grooves[key]
         with self.slot:
-            mount_looper(self.ctx, pattern, title, f"roll_{key}", on_command)
+            mount_looper(self.ctx, pattern, title, f"roll_{key}", on_command, queue if key == self.main else None)
 
 
 def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
-                 on_command: Callable[[str], None] | None) -> None:
+                 on_command: Callable[[str], None] | None, queue: list[DrumPattern] | None = None) -> None:
     from musicvae.app.player import looper
     from musicvae.media.audio import AudioError
     from musicvae.media.drumkit import KitError
@@ -93,4 +93,5 @@ def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
         return
     state = st.session_state
     looper(pattern, float(state.get("qpm", ctx.qpm)), key=LOOPER_KEY, switch_at=state.get("switch_at", "bar"),
-           label=f"♪ {title}" if title else "", kit=kit, on_command=on_command, roll=roll)
+           label=f"♪ {title}" if title else "", kit=kit, on_command=on_command, roll="" if queue else roll,
+           queue=queue)

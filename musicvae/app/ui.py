@@ -186,6 +186,9 @@ def restore_from_url(preset_keys: set[str]) -> None:
     cell = core.parse_cell(qp.get("cell"))
     if cell:
         state["grid_row"], state["grid_col"] = cell
+    puck = core.parse_puck(qp.get("puck"))
+    if puck:
+        state["grid_puck"], state["grid_source"] = list(puck), "puck"
     for param, key in (("a", "interp_a"), ("b", "interp_b"), ("base", "sim_base")):
         if qp.get(param) in preset_keys:
             state[key] = f"preset:{qp[param]}"
@@ -223,6 +226,8 @@ def sync_url() -> None:
     if state.get("latent_dirs"):
         wanted["lat"] = core.format_latent({k: float(state.get(f"lat_{k}", 0.0)) for k in state["latent_dirs"]})
     wanted["cell"] = f"{state['grid_row']},{state['grid_col']}"
+    if state.get("grid_source") == "puck" and state.get("grid_puck"):
+        wanted["puck"] = ",".join(f"{v:.2f}" for v in state["grid_puck"])
     qp = st.query_params
     for param in [p for p in qp if p not in wanted]:
         del qp[param]

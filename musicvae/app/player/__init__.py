@@ -120,6 +120,7 @@ def looper(
     kit: Any = None,
     on_command: Any = None,
     roll: str = "",
+    queue: Any = None,
 ) -> LooperState:
     """Mount the looping player with ``pattern`` as the groove; returns what the browser reported.
 
@@ -129,7 +130,9 @@ def looper(
     per screen).  ``kit``: a ``drumkit.DrumKit`` (default: the app's soundfont, rendered once).
     ``on_command(command)`` runs as a callback, before the rerun the key press caused (so the app
     draws the new groove in that same run).  ``roll``: the key of the ``st.plotly_chart`` piano
-    roll of this groove; the browser moves a playhead over it (``.st-key-<roll>``).
+    roll of this groove; the browser moves a playhead over it (``.st-key-<roll>``).  ``queue``: a list
+    of grooves the loop follows one per bar (bar k plays bar k of groove k, round and round) until a
+    run without a queue; ``pattern`` is then what plays when the queue ends.
     Raises the audio module's ``AudioError`` / ``drumkit.KitError`` when no drum kit can be made.
     """
     import streamlit as st
@@ -152,7 +155,12 @@ def looper(
         "autoplay": bool(autoplay),
         "keyboard": bool(keyboard),
         "roll": str(roll),
+        "queue": None,
     }
+    if queue:
+        grooves = [pattern_data(p) for p in queue]
+        data["queue"] = {"id": hashlib.sha1(",".join(g["id"] for g in grooves).encode()).hexdigest()[:12],
+                         "patterns": grooves}
     result = _component()(
         key=key,
         data=data,

@@ -17,7 +17,7 @@
 //   arrivals : {perfTime, patternId, kind}                  (data reached the component)
 // and currentStep(), state(), level().
 
-const VERSION = 4;
+const VERSION = 5;
 const LOOKAHEAD = 1.0; // seconds scheduled ahead of the audio clock: a busy page's main thread may stall this long
 const MAX_LOOKAHEAD = 2.0; // a page that stalls longer earns more, up to this
 const SAFETY = 0.04; // a rewind never touches what starts sooner than this
@@ -74,6 +74,8 @@ class Looper {
     this.kitLoadedAt = null; // performance.now() when the first kit was decoded (page load -> playable)
     this.pattern = null; // {id, steps, events: [[cls, vel, off], ...] per step}
     this.pending = null; // {pattern, at}
+    this.queue = null; // {id, patterns, startBar}: a path the loop follows, one groove per bar
+    this.undo = []; // switches scheduled ahead: {pos, prev, next, at, queued}, undone by a rewind
     this.qpm = 120;
     this.playing = false;
     this.startTime = 0;
@@ -167,6 +169,16 @@ class Looper {
         host.setStateValue("kit", null);
       }
     }
+    const queue = data.queue;
+    if (queue && Array.isArray(queue.patterns) && queue.patterns.length) {
+      if (!this.queue || this.queue.id !== queue.id) { // a path: one groove per bar, in a loop
+        this.queue = { id: String(queue.id), patterns: queue.patterns.map((p) => this.compile(p)), startBar: null };
+        ring(this.arrivals, { perfTime: now, patternId: "queue:" + queue.id, kind: "queue" });
+        this.rewind(STEPS_PER_BAR);
+      }
+    } else if (this.queue) {
+      this.queue = null;
+    }
     const pattern = data.pattern;
     if (pattern && Array.isArray(pattern.events) && pattern.steps > 0) {
       const switchAt = data.switch_at === "beat" ? "beat" : "bar";
@@ -217,6 +229,8 @@ class Looper {
       this.pattern = this.pending.pattern;
       this.pending = null;
     }
+    this.undo = [];
+    if (this.queue) this.queue.startBar = null;
     this.playing = true;
     this.pos = 0;
     this.startTime = ctx.currentTime + START_DELAY;
@@ -292,6 +306,12 @@ class Looper {
     }
     if (!target) return;
     while (this.log.length && this.log[this.log.length - 1].pos >= target.pos) this.log.pop();
+    while (this.switches.length && this.switches[this.switches.length - 1].pos >= target.pos) this.switches.pop();
+    while (this.undo.length && this.undo[this.undo.length - 1].pos >= target.pos) {
+      const undone = this.undo.pop(); // back to what played before; the groove waits again (unless a newer one does)
+      this.pattern = undone.prev;
+      if (!this.pending && !undone.queued) this.pending = { pattern: undone.next, at: undone.at };
+    }
     const keep = [];
     for (const hit of this.active) {
       if (hit.start >= target.audioTime - 1e-6) {
@@ -308,14 +328,32 @@ class Looper {
     this.tick();
   }
 
+  remember(entry) {
+    this.undo.push(entry);
+    if (this.undo.length > 64) this.undo.splice(0, this.undo.length - 64);
+  }
+
   scheduleStep(time) {
     if (this.pending) {
       const unit = this.pending.at === "beat" ? STEPS_PER_BEAT : STEPS_PER_BAR;
       if (this.pos % unit === 0) {
         const from = this.pattern ? this.pattern.id : null;
+        this.remember({ pos: this.pos, prev: this.pattern, next: this.pending.pattern, at: this.pending.at });
         this.pattern = this.pending.pattern;
         this.pending = null;
         ring(this.switches, { audioTime: time, perfTime: performance.now(), pos: this.pos, from, to: this.pattern.id });
+      }
+    }
+    if (this.queue && this.pos % STEPS_PER_BAR === 0) {
+      const bar = Math.floor(this.pos / STEPS_PER_BAR);
+      if (this.queue.startBar === null) this.queue.startBar = bar;
+      const count = this.queue.patterns.length;
+      const next = this.queue.patterns[(((bar - this.queue.startBar) % count) + count) % count];
+      if (!this.pattern || next.id !== this.pattern.id) {
+        ring(this.switches, { audioTime: time, perfTime: performance.now(), pos: this.pos,
+          from: this.pattern ? this.pattern.id : null, to: next.id, queue: this.queue.id });
+        this.remember({ pos: this.pos, prev: this.pattern, next, at: "bar", queued: true });
+        this.pattern = next;
       }
     }
     const dur = this.stepSeconds();
@@ -597,6 +635,7 @@ class View {
     else if (step >= 0) status = `bar ${Math.floor(step / STEPS_PER_BAR) + 1}/${bars} · beat ${Math.floor((step % STEPS_PER_BAR) / STEPS_PER_BEAT) + 1}`;
     else status = `${Math.round(player.qpm)} qpm`;
     if (player.pending) status += ` · next groove at the next ${player.pending.at}`;
+    if (player.queue) status += ` · following a path of ${player.queue.patterns.length} grooves, one per bar`;
     if (this.status.textContent !== status) this.status.textContent = status;
   }
 }
