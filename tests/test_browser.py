@@ -282,3 +282,38 @@ def test_latent_grid_loop_keeps_running(page, server):
     settle(page)
     error = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
     assert "notes.mid" in error and "Traceback" not in page.inner_text("body")
+
+
+def test_grid_pad_puck_and_drawn_path(page, server):
+    page.goto(server + "/?mode=grid&present=1")
+    wait_player(page)
+    settle(page)
+    press_play(page)
+    pad = page.locator(".mv-pad")
+    box = pad.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    before = switches(page)
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for i in range(8):  # drag the puck towards the bottom left corner
+        page.mouse.move(x0 + w * (0.5 - 0.05 * i), y0 + h * (0.5 + 0.05 * i), steps=3)
+        page.wait_for_timeout(50)
+    page.mouse.up()
+    page.wait_for_function("() => location.search.includes('puck=')")
+    wait_switch(page, before)
+    settle(page)
+    page.get_by_text("Draw a path").click()
+    settle(page)
+    page.mouse.move(box["x"] + 4, box["y"] + 4)
+    page.mouse.down()
+    for i in range(1, 21):  # corner to corner
+        page.mouse.move(x0 + 4 + i * (w - 8) / 20, y0 + 4 + i * (h - 8) / 20, steps=2)
+    page.mouse.up()
+    # the looper follows the path: a new groove at each bar line, from the queue
+    page.wait_for_function("() => window.__musicvaeLooper.switches.filter(s => s.queue).length >= 3",
+                           timeout=TIMEOUT_MS)
+    data = looper_log(page)
+    queued = [s for s in data["switches"] if s.get("queue")]
+    assert all(s["pos"] % 16 == 0 for s in queued) and len({s["to"] for s in queued}) >= 2
+    check_heard(page)
+    page.screenshot(path=str(ARTIFACTS / "grid_pad.png"))
