@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_app.py [--checkpoints DIR] [--moves 40] [--json out.json]
 
 Measures, on a server started here on a free localhost port:
-- first load: `streamlit run` -> health, and navigation -> first piano roll and <audio> on screen
+- first load: `streamlit run` -> health, and navigation -> first piano roll and the looper on screen
   (cold: first session of the process; warm: a second page);
 - latent slider move -> the new groove's piano roll and audio ready, for single steps (arrow keys:
   the case the app prefetches) and for jumps (PageUp/Home: never prefetched); every move goes to a
@@ -13,7 +13,7 @@ Measures, on a server started here on a free localhost port:
   morph WAV), Grid cell click.
 "Ready" = the run the action triggered has finished (Streamlit's script-state attribute went back
 to notRunning, or, for a run too quick to show, the rolls' titles / audio sources changed), no
-element is stale, a roll and an <audio> are on screen, and two frames were painted.
+element is stale, a roll and the looper are on screen, and two frames were painted.
 Prints a table and optionally writes JSON.  Not a test: numbers depend on the machine's load.
 """
 
@@ -43,15 +43,15 @@ WATCH = """() => {
     if (app.getAttribute('data-test-script-state') === 'notRunning') window.__runs++;
   }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
 }"""
-_SIG = "[...document.querySelectorAll('.js-plotly-plot .gtitle, audio')].map(e => e.src || e.textContent).join('|')"
+_SIG = "[...document.querySelectorAll('.js-plotly-plot .gtitle, .mv-label')].map(e => e.src || e.textContent).join('|')"
 SIGNATURE = f"() => {_SIG}"
 # Done: the run finished (a runs tick, or, for runs too quick for React to show "running", the rolls'
-# titles or audio sources changed), nothing is running or stale, and a roll and an <audio> are there.
+# titles or audio sources changed), nothing is running or stale, and a roll and the looper are there.
 READY = f"""([n, sig]) => {{
   const app = document.querySelector('[data-testid="stApp"]');
   return (window.__runs > n || {_SIG} !== sig) && app.getAttribute('data-test-script-state') !== 'running'
     && !document.querySelector('[data-stale="true"]')
-    && document.querySelectorAll('audio').length > 0 && document.querySelectorAll('.js-plotly-plot').length > 0;
+    && document.querySelectorAll('.mv-play').length > 0 && document.querySelectorAll('.js-plotly-plot').length > 0;
 }}"""
 
 
@@ -85,7 +85,7 @@ def summary(values: list[float]) -> dict:
 def first_view(page, url: str) -> float:
     start = time.perf_counter()
     page.goto(url)
-    page.wait_for_selector("audio", timeout=120_000)
+    page.wait_for_selector(".mv-play", timeout=120_000)
     page.wait_for_selector(".js-plotly-plot", timeout=120_000)
     return time.perf_counter() - start
 
@@ -121,7 +121,7 @@ def main() -> int:
 
             seed = int(time.time()) % 100_000
             page.goto(url + f"/?mode=latent&seed={seed}")
-            page.wait_for_selector("audio", timeout=120_000)
+            page.wait_for_selector(".mv-play", timeout=120_000)
             settle(page)
             steerers = page.get_by_role("slider", name=re.compile(r"^(PC\d+|z\[)")).all()
             moves: list[float] = []  # arrow keys: one step at a time (the prefetched case)
@@ -138,13 +138,13 @@ def main() -> int:
             results["latent_slider_jump"] = summary(jumps)
 
             page.goto(url + f"/?mode=sample&seed={seed}")
-            page.wait_for_selector("audio", timeout=120_000)
+            page.wait_for_selector(".mv-play", timeout=120_000)
             settle(page)
             button = page.get_by_role("button", name="New seed")
             results["sample_new_seed_3_grooves"] = summary([timed(page, button.click) for _ in range(10)])
 
             page.goto(url + f"/?mode=interpolate&steps=7&seed={seed}")
-            page.wait_for_selector("audio", timeout=120_000)
+            page.wait_for_selector(".mv-play", timeout=120_000)
             settle(page)
             steps = page.get_by_role("slider", name="Steps (both ends included)")
             steps.focus()
@@ -154,7 +154,7 @@ def main() -> int:
             results["interpolate_add_a_step"] = summary(interp)
 
             page.goto(url + f"/?mode=grid&grid=5&seed={seed}")
-            page.wait_for_selector("audio", timeout=120_000)
+            page.wait_for_selector(".mv-play", timeout=120_000)
             settle(page)
             chart = page.locator(".js-plotly-plot").first
             clicks = []

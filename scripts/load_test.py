@@ -6,7 +6,7 @@
 Each context (its own session, like a separate visitor) loops: open the page with a fresh seed,
 "New seed" in Sample, switch to Latent sliders and move a slider three times, switch to
 Interpolate and upload two GMD files (which become A and B), add a step.  It records every
-action's latency (action -> the run it triggered has finished with a roll and an <audio> on
+action's latency (action -> the run it triggered has finished with a roll and the looper on
 screen), every error (timeouts, page errors, Streamlit exception boxes), and samples the
 server's resident memory every 5 s.  Target from the issue: 8 x 2 min, zero errors, RSS growth
 <= 100 MB.  Not a test; numbers depend on the machine's load.
@@ -83,7 +83,7 @@ class Visitor:
             start = time.perf_counter()
             try:
                 await page.goto(f"{self.url}/?mode=sample&seed={seed}")
-                await page.wait_for_selector("audio")
+                await page.wait_for_selector(".mv-play")
                 await page.wait_for_selector(".js-plotly-plot")
                 self.log["latency"]["page load"].append((time.perf_counter() - start) * 1000)
             except Exception as error:
