@@ -35,7 +35,8 @@ def page_setup() -> None:
         initial_sidebar_state=("collapsed" if present else "auto") if first else None,
     )
     if present:  # bigger type for the back of the room
-        st.markdown("<style>h2 {font-size: 2.4rem;} .stCaption, p {font-size: 1.1rem;}</style>",
+        st.markdown("<style>h2 {font-size: 2.4rem; padding-top: 0;} .stCaption, p {font-size: 1.1rem;} "
+                    "[data-testid='stMainBlockContainer'] {padding-top: 2.5rem;}</style>",  # one screen at 720p
                     unsafe_allow_html=True)
 
 

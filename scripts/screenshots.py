@@ -1,6 +1,7 @@
 """Screenshots of every playground mode with the shipped models, for the README.
 
-    .venv/bin/python scripts/screenshots.py          # writes docs/screenshots/{sample,latent,interpolate,grid}.png
+    .venv/bin/python scripts/screenshots.py   # docs/screenshots/{sample,latent,interpolate,grid}.png (1400x1000,
+                                              # playing) and present-{mode}.png (presentation mode at 1280x720)
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+READY = "() => { const p = window.__musicvaeLooper; return p && p.state().kitLoaded && p.state().patternId; }"
 
 
 def main() -> int:
@@ -39,15 +41,21 @@ def main() -> int:
                 time.sleep(0.5)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(120_000)
-            for mode in ("sample", "latent", "interpolate", "grid"):
-                page.goto(f"http://127.0.0.1:{port}/?mode={mode}")
-                page.wait_for_selector("audio")
-                page.wait_for_selector(".js-plotly-plot")
-                page.wait_for_timeout(2500)
-                page.screenshot(path=str(out / f"{mode}.png"), full_page=True)
-                print(out / f"{mode}.png")
+            for present, size in ((False, (1400, 1000)), (True, (1280, 720))):
+                page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+                page.set_default_timeout(120_000)
+                for mode in ("sample", "latent", "interpolate", "grid"):
+                    page.goto(f"http://127.0.0.1:{port}/?mode={mode}" + ("&present=1" if present else ""))
+                    page.wait_for_function(READY)
+                    page.wait_for_selector(".js-plotly-plot")
+                    page.wait_for_timeout(2000)
+                    page.locator(".mv-play").click()  # playing: the playhead shows on the roll
+                    page.wait_for_timeout(1500)
+                    name = f"present-{mode}.png" if present else f"{mode}.png"
+                    page.screenshot(path=str(out / name), full_page=not present)
+                    print(out / name)
+                    page.locator(".mv-play").click()
+                page.close()
             browser.close()
     finally:
         server.terminate()
