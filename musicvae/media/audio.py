@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 import threading
 import wave
 from dataclasses import dataclass
@@ -85,9 +84,9 @@ class DrumSynth:
 
     def __init__(self, soundfont: str | Path | None = None, sample_rate: int = SAMPLE_RATE) -> None:
         try:
-            # pyfluidsynth prints where it found the library to stdout when $CI is set; keep stdout
-            # clean for machine-readable output (`musicvae bench --json`)
-            with contextlib.redirect_stdout(sys.stderr):
+            # pyfluidsynth prints where it found the library to stdout when $CI is set: drop it, so
+            # stdout stays machine-readable (`musicvae bench --json`) and stderr holds only our errors
+            with contextlib.redirect_stdout(io.StringIO()):
                 import fluidsynth
         except ImportError as error:  # pyfluidsynth present but libfluidsynth missing, or neither
             raise AudioError(

@@ -28,19 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from musicvae.fileio import atomic_folder
+from musicvae.media import audio as _audio
 from musicvae.pattern import CLASS_NAMES, EXEMPLAR_PITCHES
 
-try:  # the audio module is moving into musicvae.media; accept either place
-    from musicvae.media import audio as _audio
-except ImportError:  # pragma: no cover - depends on the repository layout of the day
-    from musicvae import audio as _audio
-
-try:
-    from musicvae.fileio import atomic_folder
-except ImportError:  # pragma: no cover
-    from musicvae.media.fileio import atomic_folder  # type: ignore[no-redef]
-
-KIT_FORMAT = 1  # bump when the rendering below changes: it is part of the cache key
+# Bump when the rendering below changes: it is part of the cache key. (2: kits rendered while the
+# renderer was still changing, with format 1, may sit in ~/.cache on development machines.)
+KIT_FORMAT = 2
 LAYERS: tuple[int, ...] = (40, 80, 120)
 NOTE_SECONDS = 0.125  # a 16th at 120 qpm: the note length the WAV export uses at its default tempo
 MAX_SECONDS = 2.0  # crash and ride ring for 4 s; the tail past 2 s is faded out
@@ -153,7 +147,7 @@ def _load(folder: Path, key: str, sample_rate: int, layers: tuple[int, ...]) -> 
 
 
 _KITS: dict[tuple, DrumKit] = {}
-_PAYLOADS: dict[str, dict] = {}
+_PAYLOADS: dict[tuple[str, str], dict] = {}
 _LOCK = threading.Lock()
 
 
@@ -203,13 +197,14 @@ def kit_payload(kit: DrumKit | None = None) -> dict:
     """The kit as the player takes it: ``{"id", "sample_rate", "layers", "classes", "samples"}``
     where ``samples[c][l]`` is a ``data:audio/wav;base64,...`` URL; computed once per kit."""
     kit = kit or load_kit()
+    memo = (kit.key, str(kit.folder))  # the same key in another cache folder may hold other samples
     with _LOCK:
-        if kit.key not in _PAYLOADS:
+        if memo not in _PAYLOADS:
             urls = [[f"data:audio/wav;base64,{base64.b64encode(kit.wav(c, j)).decode('ascii')}"
                      for j in range(len(kit.layers))] for c in range(len(kit.samples))]
-            _PAYLOADS[kit.key] = {"id": kit.key, "sample_rate": kit.sample_rate, "layers": list(kit.layers),
-                                  "classes": list(CLASS_NAMES), "samples": urls}
-        return _PAYLOADS[kit.key]
+            _PAYLOADS[memo] = {"id": kit.key, "sample_rate": kit.sample_rate, "layers": list(kit.layers),
+                               "classes": list(CLASS_NAMES), "samples": urls}
+        return _PAYLOADS[memo]
 
 
 def kit_id(kit: DrumKit | None = None) -> str:
