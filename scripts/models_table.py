@@ -30,6 +30,24 @@ def markdown_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def print_generalisation(metas: list[dict]) -> None:
+    """Generalisation gap, the retrieval baseline and sample musicality (reports from issue 14 on)."""
+    print("| model | r_loss train subset / test | test ÷ train | hit F1 train subset / test | retrieval F1 "
+          "| copy beats model | degenerate T0.5 / T1.0 (data) | bar repetition T0.5 / T1.0 (data) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for meta in metas:
+        m = meta.get("metrics", {})
+        if "train_subset" not in m:
+            continue
+        r, t, ret, p = m["reconstruction"], m["train_subset"], m["retrieval_baseline"], m["prior_samples"]
+        ratio = m["generalisation_gap"]["r_loss_ratio"]
+        print(f"| `{meta['config']}` | {t['r_loss']:.1f} / {r['r_loss']:.1f} | {ratio:.2f}"
+              f" | {t['hit_f1']:.3f} / {r['hit_f1']:.3f} | {ret['hit_f1']:.3f} | {ret['beats_model_share']:.1%} | "
+              f"{p['T0.5']['degenerate_share']:.1%} / {p['T1.0']['degenerate_share']:.1%} "
+              f"({p['reference']['degenerate_share']:.1%}) | {p['T0.5']['bar_repetition_jaccard']:.2f} / "
+              f"{p['T1.0']['bar_repetition_jaccard']:.2f} ({p['reference']['bar_repetition_jaccard']:.2f}) |")
+
+
 def main() -> None:
     columns = ["model", "steps", *REPORT_COLUMNS]
     columns.insert(4, "per-bar acc")
@@ -45,6 +63,8 @@ def main() -> None:
     print(markdown_row(columns))
     print("|" + "---|" * len(columns))
     print("\n".join(rows))
+    print()
+    print_generalisation([json.loads(f.read_text()) for f in sorted((ROOT / "checkpoints").glob("*/config.json"))])
     for folder in sorted((ROOT / "checkpoints").glob("*/directions.json")):
         info = json.loads(folder.read_text())["info"]
         print(f"\n`{folder.parent.name}` ({info['measured_on']['grooves']} validation grooves, alpha -2..2, "
