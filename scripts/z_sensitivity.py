@@ -35,10 +35,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", type=Path, action="append", default=[], help="a model folder or run dir")
     args = parser.parse_args()
-    for name in ("hier-drums_4bar_small", "cat-drums_4bar_small"):
+    for name, overrides in (("hier-drums_4bar_small", ""), ("hier-drums_4bar_small", "conductor_init=glorot"),
+                            ("cat-drums_4bar_small", "")):
         torch.manual_seed(0)
-        model = MusicVAE(get_config(name).hparams).eval()
-        print(f"{name:24s} at init: {z_sensitivity(model):.5f}")
+        model = MusicVAE(get_config(name, overrides).hparams).eval()
+        label = f"{name} {overrides}".strip()
+        print(f"{label:46s} at init: {z_sensitivity(model):.5f}")
     for path in args.checkpoint:
         model, meta = load_model(path)
         print(f"{meta['config']:24s} step {meta['step']:,}: {z_sensitivity(model.eval()):.5f}  ({path})")
