@@ -144,3 +144,22 @@ def test_grid_puck_and_path_in_apptest(app):
     at.selectbox(key="grid_col").set_value(2)  # a cell again: no queue
     run_ok(at)
     assert playing(at)["queue"] is None and at.session_state["grid_source"] == "cell"
+
+
+def test_grid_corner_roll_click_toggles_a_hit(app):
+    from musicvae.app import grid
+
+    at = run_ok(app)
+    switch_mode(at, "grid")
+    before = at.session_state["corner_0"]
+    # what Streamlit stores for a click on the corner roll's invisible cell markers: (step, class)
+    at.session_state["roll_corner_src_0"] = {"selection": {"points": [{"customdata": [5, 7]}]}}
+    assert grid._edit_corner  # (the handler the next run calls)
+    run_ok(at)
+    assert at.session_state["corner_0"] == "edit:0" != before
+    edited = at.session_state["pinned"]["edit:0"][1]
+    from musicvae.app.core import load_presets
+
+    original = {f"preset:{p.key}": p.pattern for p in load_presets()}[before]
+    assert edited.hits[5, 7] != original.hits[5, 7] and (edited.hits != original.hits).sum() == 1
+    assert "cannot carry" in texts(at.caption)

@@ -97,6 +97,37 @@ def _pad_grooves(ctx: ui.Context, corners: list[DrumPattern]) -> tuple[DrumPatte
     return _blend(key, hits, ((x, y),), *args)[0], f"puck at {x:.2f} across, {y:.2f} down", None
 
 
+def _edit_corner(i: int, key: str, items: dict) -> str:
+    """A click on a corner's roll toggles that hit: the corner becomes an edited copy (kept in this tab)."""
+    from musicvae.media.plots import roll_cell
+
+    state = st.session_state
+    selection = state.get(f"roll_corner_src_{i}")
+    points = list(selection["selection"]["points"]) if selection else []
+    marker = repr(points)
+    if marker == state.get(f"_corner_click_{i}"):
+        return key
+    state[f"_corner_click_{i}"] = marker
+    cell = roll_cell(points)
+    if cell is None:
+        return key
+    label, pattern = items[key]
+    step, cls = cell
+    hits = pattern.hits.copy()
+    hits[step, cls] = not hits[step, cls]
+    velocities = None if pattern.velocities is None else pattern.velocities.copy()
+    if velocities is not None and hits[step, cls] and velocities[step, cls] == 0:
+        velocities[step, cls] = 80
+    edited = DrumPattern(hits, velocities, pattern.qpm)
+    edited.source = pattern.source
+    name = f"edit:{i}"
+    base = label.removeprefix("✎ ").removesuffix(" (edited)")
+    state.setdefault("pinned", {})[name] = (f"✎ {base} (edited)", edited)
+    items[name] = state["pinned"][name]
+    state[f"corner_{i}"] = name
+    return name
+
+
 def _corner_label(items: dict, key: str) -> str:
     return items[key][0].lstrip("♪⬆★ ")
 
@@ -109,6 +140,9 @@ def grid_ui(ctx: ui.Context) -> None:
     st.header("Grid")
     stage = Stage(ctx, "grid", MAIN)
     items = ui.library()
+    for i in range(4):  # a click on a corner's roll (last run) edits it, before the pickers are drawn
+        if ctx.model is not None and state.get(f"corner_{i}") in items:
+            _edit_corner(i, state[f"corner_{i}"], items)
     box = st.expander("Corners and grid size") if ctx.present else st.container()
     corner_keys = []
     with box:
@@ -189,7 +223,8 @@ def grid_ui(ctx: ui.Context) -> None:
     for i, name in enumerate(NAMES):
         with columns[i]:
             stage.show(corners[i], f"corner_src_{i}", f"{name}: {labels[i]}", height=int(ctx.roll_height * 0.55),
-                       downloads=False, colorbar=False)
+                       downloads=False, colorbar=False, editable=ctx.model is not None,
+                       caption=f"{core.describe(corners[i])} · click a cell to add or remove a hit")
     if ctx.model is not None:
         closeness(ctx, [(f"the {name} corner", c) for name, c in zip(NAMES, corners, strict=True)])
         ui.link_notice(corner_keys, items)

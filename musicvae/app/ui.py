@@ -420,7 +420,8 @@ def about_panel() -> None:
 
 # -- showing grooves -----------------------------------------------------------------------------
 def show_groove(ctx: Context, pattern: DrumPattern, key: str, title: str = "", height: int | None = None,
-                downloads: bool = True, caption: str = "", colorbar: bool = True, play=None) -> None:
+                downloads: bool = True, caption: str = "", colorbar: bool = True, play=None,
+                editable: bool = False) -> None:
     """Piano roll, a one-line summary, the play toggle (``play(column)``) and MIDI/WAV downloads.
 
     Listening goes through the screen's one looper (:mod:`musicvae.app.stage`); the WAV is made
@@ -428,8 +429,9 @@ def show_groove(ctx: Context, pattern: DrumPattern, key: str, title: str = "", h
     """
     from musicvae.media.plots import piano_roll
 
-    figure = piano_roll(pattern, title, height or ctx.roll_height, colorbar=colorbar)
-    st.plotly_chart(figure, key=f"roll_{key}", config={"displayModeBar": False}, theme=None)  # our own colours
+    figure = piano_roll(pattern, title, height or ctx.roll_height, colorbar=colorbar, editable=editable)
+    extra = {"on_select": "rerun", "selection_mode": "points"} if editable else {}  # a click toggles a hit
+    st.plotly_chart(figure, key=f"roll_{key}", config={"displayModeBar": False}, theme=None, **extra)
     st.caption(caption or core.describe(pattern))
     if not (downloads or play):
         return

@@ -68,9 +68,13 @@ def _cells(pattern: DrumPattern) -> tuple[np.ndarray, np.ndarray]:
 
 
 def piano_roll(
-    pattern: DrumPattern, title: str = "", height: int = 300, compact: bool = False, colorbar: bool = True
+    pattern: DrumPattern, title: str = "", height: int = 300, compact: bool = False, colorbar: bool = True,
+    editable: bool = False,
 ) -> go.Figure:
     """The full roll: 9 labelled rows (kick at the bottom), every step, bar/beat lines, hover info.
+
+    ``editable``: an invisible marker on every cell takes clicks (heatmaps are not selectable);
+    its customdata is (step, class), see :func:`roll_cell`.
 
     Rows are separated by the cells' gaps (no line shapes: each shape costs browser redraw time).
     """
@@ -121,7 +125,32 @@ def piano_roll(
     }
     if title:  # plotly reads titles as HTML-like markup: a file name must stay text
         layout["title"] = {"text": html.escape(title, quote=False), "x": 0.01, "font": {"size": 13}}
-    return _figure([heatmap], layout)
+    if not editable:
+        return _figure([heatmap], layout)
+    steps_grid, classes = np.meshgrid(np.arange(steps), np.arange(NUM_CLASSES), indexing="ij")
+    invisible = {"marker": {"opacity": 0}}
+    targets = {
+        "type": "scatter", "mode": "markers", "x": steps_grid.ravel().tolist(), "y": classes.ravel().tolist(),
+        "customdata": np.stack([steps_grid.ravel(), classes.ravel()], axis=1).tolist(),
+        "marker": {"symbol": "square", "size": 9, "opacity": 0}, "selected": invisible, "unselected": invisible,
+        "text": np.asarray(text).T.ravel().tolist(),  # plotly clicks need a hover on the point itself
+        "hovertemplate": "%{text}<br>click: add or remove this hit<extra></extra>", "showlegend": False,
+    }
+    layout.update({"clickmode": "event+select", "hovermode": "closest"})
+    heatmap["hoverinfo"] = "skip"
+    heatmap.pop("hovertemplate", None)
+    return _figure([heatmap, targets], layout)
+
+
+def roll_cell(selection_points: list[dict]) -> tuple[int, int] | None:
+    """(step, class) of a click on an editable roll (from Streamlit's plotly selection state)."""
+    for point in selection_points:
+        custom = point.get("customdata")
+        if isinstance(custom, dict):
+            custom = [custom.get("0"), custom.get("1")]
+        if isinstance(custom, list | tuple) and len(custom) >= 2 and custom[0] is not None:
+            return int(custom[0]), int(custom[1])
+    return None
 
 
 def mosaic(
