@@ -120,12 +120,17 @@ def press_play(page) -> None:
 
 
 def switches(page) -> int:
-    return page.evaluate("() => window.__musicvaeLooper.switches.length")
+    """How many grooves the looper has received so far (a rewind may undo a switch scheduled ahead,
+    so the switch log is no counter)."""
+    return page.evaluate("() => window.__musicvaeLooper.arrivals.filter(a => a.kind !== 'cancel').length")
 
 
 def wait_switch(page, before: int) -> None:
-    """A new groove took over (at a bar line) after ``before`` switches."""
-    page.wait_for_function("n => window.__musicvaeLooper.switches.length > n", arg=before, timeout=TIMEOUT_MS)
+    """A new groove arrived (after ``before``) and took over: it is the one heard now (at a bar line)."""
+    page.wait_for_function("""n => { const p = window.__musicvaeLooper;
+        const got = p.arrivals.filter(a => a.kind !== 'cancel');
+        return got.length > n && p.state().patternId === got[got.length - 1].patternId; }""",
+                           arg=before, timeout=TIMEOUT_MS)
 
 
 def audio_now(page) -> float:
@@ -136,6 +141,8 @@ def check_heard(page, since: float = 0.0) -> None:
     """The loop ran without a gap since play (or ``since``, an audio time: a full-page screenshot
     freezes headless chromium's page for a moment, so the checks start after one), and the groove it
     switched to last plays (hits scheduled, sound out)."""
+    page.wait_for_function("() => { const p = window.__musicvaeLooper; const s = p.switches;"
+                           " return s.length && p.state().patternId === s[s.length - 1].to; }", timeout=TIMEOUT_MS)
     page.wait_for_timeout(600)
     data = looper_log(page)
     start = max(since, [e for e in data["events"] if e["kind"] == "play"][-1]["audioTime"])
@@ -146,7 +153,8 @@ def check_heard(page, since: float = 0.0) -> None:
         raise AssertionError(f"{error}; scheduler events: {data['events'][-12:]}") from None
     last = data["switches"][-1]["to"]
     assert data["state"]["playing"] and data["state"]["patternId"] == last
-    assert sum(e["hits"] for e in log if e["patternId"] == last) > 0
+    now = data["state"]["audioTime"]
+    assert sum(e["hits"] for e in log if e["patternId"] == last and e["audioTime"] <= now) > 0
     page.wait_for_function("() => window.__musicvaeLooper.level() > 0.001", timeout=5000)  # sound comes out
 
 

@@ -428,10 +428,12 @@ class Looper {
   }
 
   state() {
+    const sounding = this.current();
     return {
       playing: this.playing,
       step: this.currentStep(),
-      patternId: this.pattern ? this.pattern.id : null,
+      patternId: sounding ? sounding.patternId : (this.pattern ? this.pattern.id : null), // what is heard now
+      scheduledId: this.pattern ? this.pattern.id : null, // what the scheduler (up to 1-2 s ahead) has reached
       pendingId: this.pending ? this.pending.pattern.id : null,
       switchAt: this.pending ? this.pending.at : null,
       qpm: this.qpm,
