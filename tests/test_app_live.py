@@ -163,3 +163,12 @@ def test_grid_corner_roll_click_toggles_a_hit(app):
     original = {f"preset:{p.key}": p.pattern for p in load_presets()}[before]
     assert edited.hits[5, 7] != original.hits[5, 7] and (edited.hits != original.hits).sum() == 1
     assert "cannot carry" in texts(at.caption)
+
+
+def test_interpolate_walk_the_morph_hands_the_looper_a_queue(app):
+    app.query_params.update({"mode": "interpolate", "steps": "5"})
+    at = run_ok(app)
+    assert playing(at)["queue"] is None
+    at.toggle(key="interp_follow").set_value(True)
+    run_ok(at)
+    assert len(playing(at)["queue"]["patterns"]) == 5

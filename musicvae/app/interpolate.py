@@ -125,16 +125,19 @@ def interpolate_ui(ctx: ui.Context) -> None:
     stage.offer(MAIN, f"step {labels[step - 1]} of {steps}", patterns[step - 1])  # before the strip is drawn
     stage.offer("src_a", f"A (your input): {items[a_key][0]}", a)
     stage.offer("src_b", f"B (your input): {items[b_key][0]}", b)
-    stage.mount(_command)
+    stage.mount(_command, list(patterns) if state.get("interp_follow") else None)
     from musicvae.media.plots import mosaic
 
     st.plotly_chart(mosaic(patterns, cols, labels, state["interp_step"] - 1, cell_height=90 if ctx.present else 64,
                            hover="step %{customdata[2]}: click to play it"),
                     key="interp_strip", on_select="rerun", selection_mode="points", config={"displayModeBar": False},
                     theme=None)
-    st.select_slider("Step to hear", list(range(1, steps + 1)), key="interp_step",
-                     format_func=lambda i: labels[i - 1], on_change=follow, args=("interpolate", MAIN),
-                     help="Or click the strip, or press ← / →.")
+    step_col, follow_col = st.columns([4, 1], vertical_alignment="bottom")
+    step_col.select_slider("Step to hear", list(range(1, steps + 1)), key="interp_step",
+                           format_func=lambda i: labels[i - 1], on_change=follow, args=("interpolate", MAIN),
+                           help="Or click the strip, or press ← / →.")
+    follow_col.toggle("Walk the morph", key="interp_follow", on_change=follow, args=("interpolate", MAIN),
+                      help="The looper walks A → B, one step per bar, round and round.")
     step = int(state["interp_step"])
     stage.show(patterns[step - 1], MAIN, f"step {labels[step - 1]} of {steps}")
     timer.mark("strip + step view")
