@@ -207,10 +207,12 @@ class TrainedModel:
         return self.decode(self.codes(patterns, refine), 0.0)
 
     def grid(self, corners: list[DrumPattern], n: int, temperature: float = 0.5, seed: int | None = None,
-             qpm: float | None = None, refine: RefineSettings | None = None) -> list[DrumPattern]:
+             qpm: float | None = None, refine: RefineSettings | None = None,
+             codes: torch.Tensor | np.ndarray | None = None) -> list[DrumPattern]:
         """n x n grooves (row-major) blended between 4 corner grooves (top-left, top-right, bottom-left,
-        bottom-right) through z space: Beat Blender's grid."""
-        codes = self.codes(corners, refine)
+        bottom-right) through z space: Beat Blender's grid. ``codes``: the corners' codes when the
+        caller already has them (from :meth:`codes`)."""
+        codes = self.codes(corners, refine) if codes is None else torch.as_tensor(codes)
         return self.decode(bilinear_z(codes.numpy(), n), temperature, seed,
                            qpm=corners[0].qpm if qpm is None else qpm)
 

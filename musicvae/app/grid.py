@@ -17,9 +17,8 @@ from musicvae.app.modes import (
     _grids,
     _zip_button,
     closeness,
-    refining,
+    encode_mu,
     temperature_and_seed,
-    user_refine,
 )
 from musicvae.app.stage import Stage, follow
 from musicvae.pattern import DrumPattern
@@ -30,10 +29,11 @@ NAMES = ("top left", "top right", "bottom left", "bottom right")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _grid(model_key: str, hits: bytes, n: int, temperature: float, seed: int, refine: bool,
+def _grid(model_key: str, hits: bytes, codes: bytes, n: int, temperature: float, seed: int,
           _model) -> list[DrumPattern]:
+    """The n x n grid from the corners' codes (the same codes the pad mixes)."""
     corners = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
-    return _model.grid(corners, n, temperature, seed, refine=user_refine(refine))
+    return _model.grid(corners, n, temperature, seed, codes=np.frombuffer(codes, dtype=np.float32).reshape(4, -1))
 
 
 def _command(command: str) -> None:
@@ -71,13 +71,13 @@ def _path_changed() -> None:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _blend(model_key: str, hits: bytes, points: tuple, temperature: float, seed: int, _model) -> list[DrumPattern]:
-    """Grooves at pad positions: the corners' mu mixed bilinearly, decoded in one batch."""
+def _blend(model_key: str, codes: bytes, points: tuple, temperature: float, seed: int, _model) -> list[DrumPattern]:
+    """Grooves at pad positions: the corners' codes (the grid's, refined when that is on) mixed
+    bilinearly, decoded in one batch."""
     from musicvae.app.pad import mix_weights
 
-    patterns = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
-    _, mu, _ = _model.encode(patterns)
-    z = np.stack([mix_weights(x, y) @ mu.numpy() for x, y in points])
+    corners = np.frombuffer(codes, dtype=np.float32).reshape(4, -1)
+    z = np.stack([mix_weights(x, y) @ corners for x, y in points])
     return _model.decode(z, temperature, seed)
 
 
@@ -86,15 +86,15 @@ def _pad_grooves(ctx: ui.Context, corners: list[DrumPattern]) -> tuple[DrumPatte
     from musicvae.app.pad import resample
 
     state = st.session_state
-    hits = np.stack([c.hits for c in corners]).tobytes()
+    codes = encode_mu(ctx, corners).astype(np.float32).tobytes()
     args = (float(state["temperature"]), int(state["seed"]) + DECODE_SEED_OFFSET, ctx.model)
     key = core.model_key(ctx.pick.path)
     if state.get("grid_source") == "path" and state.get("grid_path"):
         points = tuple((round(x, 2), round(y, 2)) for x, y in resample(state["grid_path"], PATH_BARS))
-        queue = _blend(key, hits, points, *args)
+        queue = _blend(key, codes, points, *args)
         return queue[0], f"the drawn path ({PATH_BARS} grooves, one per bar)", list(queue)
     x, y = (round(float(v), 2) for v in state.get("grid_puck") or (0.5, 0.5))
-    return _blend(key, hits, ((x, y),), *args)[0], f"puck at {x:.2f} across, {y:.2f} down", None
+    return _blend(key, codes, ((x, y),), *args)[0], f"puck at {x:.2f} across, {y:.2f} down", None
 
 
 def _edit_corner(i: int, key: str, items: dict) -> str:
@@ -163,8 +163,9 @@ def grid_ui(ctx: ui.Context) -> None:
             temperature_and_seed(ctx)
         n = int(state["grid_n"])
         hits = np.stack([c.hits for c in corners]).tobytes()
-        patterns = list(_grid(core.model_key(ctx.pick.path), hits, n, float(state["temperature"]),
-                              int(state["seed"]) + DECODE_SEED_OFFSET, refining(), ctx.model))
+        codes = encode_mu(ctx, corners).astype(np.float32).tobytes()
+        patterns = list(_grid(core.model_key(ctx.pick.path), hits, codes, n, float(state["temperature"]),
+                              int(state["seed"]) + DECODE_SEED_OFFSET, ctx.model))
         if state["real_corners"]:
             for corner, index in zip(corners, (0, n - 1, n * (n - 1), n * n - 1), strict=True):
                 patterns[index] = corner
