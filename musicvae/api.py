@@ -29,8 +29,8 @@ from musicvae.training.checkpoint import load_model
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 # The shipped models (issue: ship trained models): low KL samples well, high KL reconstructs.
-DEFAULT_SAMPLE_MODEL = "hier-drums_4bar_small"
-DEFAULT_INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl"
+DEFAULT_SAMPLE_MODEL = "hier-drums_4bar_small_aug"
+DEFAULT_INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl_aug"
 
 
 class NoModelError(FileNotFoundError):

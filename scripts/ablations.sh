@@ -16,7 +16,9 @@ export MALLOC_CONF=retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1
 HIKL=hier-drums_4bar_small_hikl
 BASE="batch_size=64,token_dropout=0.5"
 AUG="aug_layer_mix=0.5,aug_timekeeper_swap=0.2,aug_tom_permute=0.3,aug_crash_ride_swap=0.1,aug_bar_recombine=0.25"
-INIT="--init_from checkpoints/$HIKL"
+# The continuation recipes start from the high-KL model shipped before the recipe (it left checkpoints/
+# when the recipe models shipped): git worktree add /tmp/prev 565ff40 && PREV=/tmp/prev/checkpoints
+INIT="--init_from ${PREV:-checkpoints}/$HIKL"
 declare -A HP=(
   [base]="$BASE" [fp32]="$BASE" [aug]="$BASE,$AUG" [denoise]="$BASE,denoise_prob=0.5"
   [reg]="$BASE,dropout_keep_prob=0.8,weight_decay=0.01"

@@ -18,8 +18,10 @@ BF16=$(grep -q -w -E 'avx512_bf16|amx_bf16' /proc/cpuinfo && echo --bf16 || true
 COMMON="--examples_path $DATA --checkpoint_secs 300 --eval_every_steps ${EVAL:-400} --eval_examples 1832 --num_threads ${THREADS:-1} $BF16"
 declare -A CFG=([lokl]=hier-drums_4bar_small_aug [hikl]=hier-drums_4bar_small_hikl_aug [cat]=cat-drums_4bar_small)
 declare -A HP=([lokl]="" [hikl]="" [cat]="batch_size=64,token_dropout=0.25")
-# where each recipe run starts from: the weights shipped before the recipe (git history: 1b8f192)
-declare -A FROM=([lokl]=checkpoints/hier-drums_4bar_small [hikl]=checkpoints/hier-drums_4bar_small_hikl)
+# Where each recipe run starts from: the weights shipped before the recipe. They left checkpoints/
+# when the recipe models shipped; to reproduce: git worktree add /tmp/prev 565ff40 && PREV=/tmp/prev/checkpoints
+PREV=${PREV:-checkpoints}
+declare -A FROM=([lokl]=$PREV/hier-drums_4bar_small [hikl]=$PREV/hier-drums_4bar_small_hikl)
 declare -A STEPS=([lokl]=11509 [hikl]=11750 [cat]=200000)  # start step + 5,000
 mkdir -p runs
 for run in ${RUNS:-lokl hikl}; do

@@ -17,7 +17,7 @@ from musicvae.data.sources import default_gmd_dir
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 GROOVE = default_gmd_dir()
-MODEL_NAMES = ("hier-drums_4bar_small", "hier-drums_4bar_small_hikl")
+MODEL_NAMES = ("hier-drums_4bar_small_aug", "hier-drums_4bar_small_hikl_aug")
 
 
 def gmd_files(n: int) -> list[Path]:
@@ -413,7 +413,7 @@ def test_similar_to_a_groove_encodes_with_the_high_kl_model(app):
     at.toggle(key="similar_on").set_value(True)
     run_ok(at)
     assert at.radio(key="model_sample").value == "sample"  # Sample itself keeps the low-KL model
-    assert "Encoded and varied with `hier-drums_4bar_small_hikl`" in texts(at.caption)
+    assert "Encoded and varied with `hier-drums_4bar_small_hikl_aug`" in texts(at.caption)
 
 
 def test_user_grooves_are_encoded_refined_with_even_steps_by_default(app, monkeypatch):

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS_ENV = "MUSICVAE_CHECKPOINTS_DIR"
 PRESETS_DIR = REPO_ROOT / "assets" / "presets"
-SAMPLE_MODEL = "hier-drums_4bar_small"  # = api.DEFAULT_SAMPLE_MODEL (kept here to avoid importing torch early)
-INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl"  # = api.DEFAULT_INTERPOLATE_MODEL
+SAMPLE_MODEL = "hier-drums_4bar_small_aug"  # = api.DEFAULT_SAMPLE_MODEL (kept here to avoid importing torch early)
+INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl_aug"  # = api.DEFAULT_INTERPOLATE_MODEL
 
 ROLES: dict[str, tuple[str, str]] = {
     "sample": (SAMPLE_MODEL, "Sampling model (low KL): the most natural grooves from random draws."),
