@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budgets", default="25,50,100,200", help="step budgets to measure, comma-separated")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = TrainedModel.load(args.checkpoint or shipped_checkpoint(DEFAULT_INTERPOLATE_MODEL))
@@ -42,7 +43,8 @@ def main() -> None:
     print("| encoding | hit F1 (mean) | exact | seconds per groove (median / p95) | mean |z| | max |z| |")
     print("|---|---|---|---|---|---|")
     settings = [("plain encoder", None)] + [
-        (f"refined, {n} steps", RefineSettings(steps=n, time_budget_s=None)) for n in (25, 50, 100, 200)
+        (f"refined, {n} steps", RefineSettings(steps=n, time_budget_s=None))
+        for n in (int(b) for b in args.budgets.split(","))
     ] + [("refined, 1 s budget (app)", RefineSettings(steps=200, time_budget_s=1.0))]
     for label, refine in settings:
         f1s, seconds, norms = [], [], []
