@@ -33,7 +33,8 @@ def _grid(model_key: str, hits: bytes, codes: bytes, n: int, temperature: float,
           _model) -> list[DrumPattern]:
     """The n x n grid from the corners' codes (the same codes the pad mixes)."""
     corners = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
-    return _model.grid(corners, n, temperature, seed, codes=np.frombuffer(codes, dtype=np.float32).reshape(4, -1))
+    corner_codes = np.frombuffer(codes, dtype=np.float32).reshape(4, -1).copy()  # frombuffer is read-only
+    return _model.grid(corners, n, temperature, seed, codes=corner_codes)
 
 
 def _command(command: str) -> None:
