@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from streamlit_server import free_port, run_streamlit  # noqa: E402
 from test_app import build_tiny_models, gmd_files  # noqa: E402
 from test_player_browser import check_continuous, looper_log  # noqa: E402
 
@@ -32,30 +31,9 @@ TIMEOUT_MS = 90_000
 RMS_FLOOR = 0.01
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(port: int, env: dict, log: Path) -> subprocess.Popen:
-    """`streamlit run` on 127.0.0.1:port, as `make demo` runs it; returns once /_stcore/health answers."""
-    env = {"MALLOC_ARENA_MAX": "2", **env}  # as in `make demo`: fewer glibc arenas, ~150 MB less RSS under load
-    command = [str(ROOT / ".venv" / "bin" / "streamlit") if (ROOT / ".venv").exists() else "streamlit", "run",
-               str(ROOT / "streamlit_app.py"), "--server.port", str(port), "--server.address", "127.0.0.1",
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                return process
-        except OSError:
-            time.sleep(0.2)
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"streamlit did not start; see {log}")
+    """The playground under `streamlit run` on 127.0.0.1:port, as `make demo` runs it."""
+    return run_streamlit(ROOT / "streamlit_app.py", port, env, log)
 
 
 @pytest.fixture(scope="module")  # module: its Playwright must be gone before test_player_browser starts its own

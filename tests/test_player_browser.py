@@ -14,14 +14,12 @@ helpers below.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from streamlit_server import free_port, run_streamlit
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,12 +93,6 @@ def _decoded(seed: int):
 
 
 # -- helpers (also used by scripts/bench_player.py) -------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_app(folder: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     """Write APP_SCRIPT into ``folder`` and `streamlit run` it on 127.0.0.1:<free port>, as `make
     demo` runs the playground; returns once /_stcore/health answers."""
@@ -108,25 +100,11 @@ def start_app(folder: Path, env: dict | None = None) -> tuple[subprocess.Popen, 
     script = folder / "looper_app.py"
     script.write_text(APP_SCRIPT)
     port = free_port()
-    streamlit = ROOT / ".venv" / "bin" / "streamlit"
-    command = [str(streamlit) if streamlit.exists() else "streamlit", "run", str(script),
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     path = os.pathsep.join([str(TESTS), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    full_env = {**os.environ, "MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "1", "PYTHONPATH": path, **(env or {})}
-    log = folder / "streamlit.log"
-    process = subprocess.Popen(command, cwd=folder, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.2)
-        if process.poll() is not None:
-            break
-    process.kill()
-    raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}")
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path, **(env or {})}
+    process = run_streamlit(script, port, full_env, folder / "streamlit.log", cwd=folder,
+                            extra_args=("--server.fileWatcherType", "none"))
+    return process, f"http://127.0.0.1:{port}"
 
 
 def stop_app(process: subprocess.Popen) -> None:
