@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musicvae.latent.morph import even_t
+from musicvae.latent.morph import corner_weights, even_t
 from musicvae.model.fast import FastMusicVAE
 from musicvae.model.network import MusicVAE
 from musicvae.model.refine import RefineSettings, refine_latents
@@ -228,17 +228,12 @@ def bilinear_weights(n: int) -> np.ndarray:
     """[n*n, 4] weights of the corners (top-left, top-right, bottom-left, bottom-right), row-major."""
     t = np.linspace(0.0, 1.0, n)
     v, u = np.meshgrid(t, t, indexing="ij")  # v down the rows, u across the columns
-    u, v = u.ravel(), v.ravel()
-    return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], axis=1).astype(np.float32)
+    return corner_weights(u.ravel(), v.ravel())
 
 
 def bilinear_z(corners: np.ndarray, n: int) -> np.ndarray:
     """corners [4, Z] -> [n*n, Z] bilinear mix (Beat Blender's grid)."""
     return bilinear_weights(n) @ np.asarray(corners, dtype=np.float32)
-
-
-def interpolate_z(a: torch.Tensor, b: torch.Tensor, num_steps: int, method: str = "slerp") -> torch.Tensor:
-    return path_z(a, b, torch.linspace(0.0, 1.0, num_steps), method)
 
 
 def path_z(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor, method: str = "slerp") -> torch.Tensor:

@@ -127,7 +127,8 @@ def test_grid_cell_brings_the_looper_back_from_a_corner(app):
 
 def test_grid_puck_and_path_in_apptest(app):
     """The pad's callbacks (what the browser sends on a drag or a drawn path) drive the looper."""
-    from musicvae.app.pad import mix_weights, resample
+    from musicvae.app.pad import resample
+    from musicvae.latent.morph import corner_weights as mix_weights
 
     assert mix_weights(0.0, 0.0).tolist() == [1, 0, 0, 0] and mix_weights(1.0, 1.0).tolist() == [0, 0, 0, 1]
     assert resample([[0, 0], [1, 0]], 5) == [(0.0, 0.0), (0.25, 0.0), (0.5, 0.0), (0.75, 0.0), (1.0, 0.0)]

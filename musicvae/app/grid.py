@@ -75,10 +75,10 @@ def _path_changed() -> None:
 def _blend(model_key: str, codes: bytes, points: tuple, temperature: float, seed: int, _model) -> list[DrumPattern]:
     """Grooves at pad positions: the corners' codes (the grid's, refined when that is on) mixed
     bilinearly, decoded in one batch."""
-    from musicvae.app.pad import mix_weights
+    from musicvae.latent.morph import corner_weights
 
     corners = np.frombuffer(codes, dtype=np.float32).reshape(4, -1)
-    z = np.stack([mix_weights(x, y) @ corners for x, y in points])
+    z = np.stack([corner_weights(x, y) @ corners for x, y in points])
     return _model.decode(z, temperature, seed)
 
 

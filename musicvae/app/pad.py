@@ -106,11 +106,6 @@ def pad(key: str, labels: list[str], pos: tuple[float, float], path: list | None
     return {"pos": result.get("pos"), "path": result.get("path")}
 
 
-def mix_weights(x: float, y: float) -> np.ndarray:
-    """Bilinear weights of the corners (top-left, top-right, bottom-left, bottom-right) at (x, y)."""
-    return np.array([(1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y], dtype=np.float32)
-
-
 def resample(path: list, count: int) -> list[tuple[float, float]]:
     """``count`` points evenly spaced along a drawn polyline (by length)."""
     points = np.asarray(path, dtype=np.float64).reshape(-1, 2)

@@ -13,6 +13,13 @@ from collections.abc import Callable
 import numpy as np
 
 
+def corner_weights(u, v) -> np.ndarray:
+    """Bilinear weights [..., 4] of the corners (top-left, top-right, bottom-left, bottom-right) at
+    u across and v down (0..1): the grid's cells and the pad's puck mix the corner codes with these."""
+    u, v = np.asarray(u, dtype=np.float32), np.asarray(v, dtype=np.float32)
+    return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], axis=-1)
+
+
 def _changes(grids: list[np.ndarray]) -> np.ndarray:
     return np.array([int((a != b).sum()) for a, b in zip(grids[:-1], grids[1:])])
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from musicvae.evaluation.quality import window_f1
 from musicvae.model import NUM_TOKENS, MusicVAE
+from musicvae.pattern import hits_from_tokens
 
 
 @dataclass(frozen=True)
@@ -31,16 +33,10 @@ class RefineSettings:
     time_budget_s: float | None = 1.0
 
 
-def _hits(tokens: torch.Tensor) -> torch.Tensor:
-    return (tokens[..., None] >> torch.arange(9)) & 1
-
-
 def window_hit_f1(truth_tokens: torch.Tensor, guess_tokens: torch.Tensor) -> torch.Tensor:
     """Per-window hit F1 [N] between token grids [N, T] (1.0 when both are empty)."""
-    truth, guess = _hits(truth_tokens), _hits(guess_tokens)
-    tp = (truth & guess).sum(dim=(1, 2)).float()
-    total = (truth.sum(dim=(1, 2)) + guess.sum(dim=(1, 2))).float()
-    return torch.where(total > 0, 2 * tp / total.clamp_min(1), torch.ones_like(tp))
+    truth, guess = (hits_from_tokens(t.cpu().numpy()) for t in (truth_tokens, guess_tokens))
+    return torch.from_numpy(window_f1(truth, guess)).float()
 
 
 def refine_latents(model: MusicVAE, tokens: torch.Tensor, mu: torch.Tensor, settings: RefineSettings,

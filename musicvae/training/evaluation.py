@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from musicvae.evaluation.quality import f1_from_counts
 from musicvae.model.network import MusicVAE
 from musicvae.model.objective import compute_loss
 from musicvae.pattern import CLASS_NAMES, NUM_CLASSES, hits_from_tokens, roll_tensor
@@ -75,7 +76,7 @@ def evaluate(model: MusicVAE, tokens: np.ndarray, batch_size: int = 256, step: i
         "hit_precision": precision,
         "hit_recall": recall,
         "hit_f1": 2 * precision * recall / max(precision + recall, 1e-12),
-        "instrument_f1": {name: round(2 * int(t) / max(2 * int(t) + int(p) + int(n), 1), 4)  # F1 from the counts
+        "instrument_f1": {name: round(f1_from_counts(int(t), int(p), int(n)), 4)
                           for name, t, p, n in zip(CLASS_NAMES, true_pos, false_pos, false_neg)},
         "distinct_reconstructions": len(distinct),
         "num_instruments": NUM_CLASSES,
