@@ -2,7 +2,8 @@
 
 Patterns in, patterns out: ``encode``, ``decode``, ``sample``, ``interpolate``, ``similar``, ``grid``
 and ``reconstruct`` work on lists of :class:`DrumPattern` in batches; nothing here knows about MIDI
-files or Streamlit.
+files or Streamlit.  :class:`GrooveModel` wraps a groove model the same way: ``humanize`` plays
+quantized grooves with a drummer's velocities and microtiming.
 
 User grooves can be encoded *refined* (``refine=RefineSettings(...)``: gradient steps on z after
 the encoder, ``musicvae.model.refine``) so that they come back closer to how they were played, and
@@ -21,9 +22,10 @@ import torch
 
 from musicvae.latent.morph import corner_weights, even_t
 from musicvae.model.fast import FastMusicVAE
+from musicvae.model.groove import GrooveVAE
 from musicvae.model.network import MusicVAE
 from musicvae.model.refine import RefineSettings, refine_latents
-from musicvae.pattern import DEFAULT_QPM, DrumPattern, roll_tensor
+from musicvae.pattern import DEFAULT_QPM, STEPS_PER_BAR, DrumPattern, roll_tensor
 from musicvae.training.checkpoint import load_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +33,7 @@ CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 # The shipped models (issue: ship trained models): low KL samples well, high KL reconstructs.
 DEFAULT_SAMPLE_MODEL = "hier-drums_4bar_small_aug"
 DEFAULT_INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl_aug"
+DEFAULT_HUMANIZE_MODEL = "groovae-hier_4bar_humanize"
 
 
 class NoModelError(FileNotFoundError):
@@ -64,6 +67,8 @@ class TrainedModel:
     """A trained MusicVAE ready for inference (eval mode, no gradients)."""
 
     def __init__(self, model: MusicVAE, meta: dict, max_batch_size: int = 128) -> None:
+        if model.hp.output != "categorical":
+            raise ValueError(f"{meta.get('config')} is a groove model: load it with GrooveModel (humanize)")
         self.model = model.eval()
         self.meta = meta
         self.max_batch_size = max_batch_size
@@ -222,6 +227,70 @@ class TrainedModel:
         mu = self.codes([pattern], refine)
         z = similarity * mu + (1.0 - similarity) * self.sample_z(n, seed)
         return self.decode(z, temperature, None if seed is None else seed + 1, qpm=pattern.qpm)
+
+
+class GrooveModel:
+    """A trained groove model (``musicvae.model.groove``) ready for inference: humanize grooves."""
+
+    def __init__(self, model: GrooveVAE, meta: dict, max_batch_size: int = 128) -> None:
+        if not isinstance(model, GrooveVAE):
+            raise ValueError(f"{meta.get('config')} is not a groove model: load it with TrainedModel")
+        self.model = model.eval()
+        self.meta = meta
+        self.max_batch_size = max_batch_size
+
+    @classmethod
+    def load(cls, path: str | Path) -> GrooveModel:
+        model, meta = load_model(Path(path))
+        return cls(model, meta)
+
+    @classmethod
+    def shipped(cls, name: str = DEFAULT_HUMANIZE_MODEL) -> GrooveModel:
+        return cls.load(shipped_checkpoint(name))
+
+    @property
+    def name(self) -> str:
+        return self.meta["config"]
+
+    @torch.inference_mode()
+    def humanize(self, patterns: list[DrumPattern], variation: float = 0.0,
+                 seed: int | None = None) -> list[DrumPattern]:
+        """Each groove's hits played with velocities and offsets; the hits themselves never change.
+
+        Any pattern feel is ignored (the model reads the quantized hits).  Grooves of any whole number of
+        bars are played 4 bars (the model's window) at a time.  ``variation`` 0 gives the model's most
+        likely performance; above 0, z is drawn that many posterior standard deviations around it, so
+        each ``seed`` plays the groove a little differently.
+        """
+        hp = self.model.hp
+        if hp.groove_input != "humanize" or not hp.hits_as_controls:
+            raise ValueError(f"{self.name} is not a humanize model")
+        window = hp.max_seq_len
+        pieces, owners = [], []
+        for index, pattern in enumerate(patterns):
+            if pattern.num_steps % STEPS_PER_BAR:
+                raise ValueError(f"humanize takes whole bars, got {pattern.num_steps} steps")
+            hits = pattern.hits
+            padded = np.zeros((-(-len(hits) // window) * window, hits.shape[1]), dtype=bool)
+            padded[: len(hits)] = hits
+            pieces.extend(padded.reshape(-1, window, hits.shape[1]))
+            owners.extend([index] * (len(padded) // window))
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        played = []
+        for lo in range(0, len(pieces), self.max_batch_size):
+            hits = torch.from_numpy(np.stack(pieces[lo : lo + self.max_batch_size])).float()
+            frames = torch.cat([hits, torch.zeros(*hits.shape[:2], 2 * hits.shape[2])], dim=-1)
+            mu, sigma = self.model.encode_frames(frames)
+            z = mu + variation * sigma * torch.randn(mu.shape, generator=generator) if variation > 0 else mu
+            played.append(self.model.free_run_frames(z, 0.0, generator, hits=hits)[1].numpy())
+        frames_out = np.concatenate(played) if played else np.zeros((0, window, 27), np.float32)
+        results = []
+        for index, pattern in enumerate(patterns):
+            mine = frames_out[[i for i, owner in enumerate(owners) if owner == index]].reshape(-1, 27)
+            grooved = DrumPattern.from_groove(mine[: pattern.num_steps], pattern.qpm, pattern.source)
+            grooved.hits = pattern.hits.copy()  # the model read them as controls: already the same
+            results.append(grooved)
+        return results
 
 
 def bilinear_weights(n: int) -> np.ndarray:

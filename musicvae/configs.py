@@ -18,6 +18,11 @@ class HParams:
     slice_bars: int = 4
     # model
     decoder: str = "hierarchical"  # "hierarchical" | "flat"
+    # what the model reads and writes: "categorical" (512-way tokens, Magenta's DrumsConverter) or
+    # "groove" (hits, velocities and offsets, Magenta's GrooVAE; musicvae/model/groove.py)
+    output: str = "categorical"
+    groove_input: str = "full"  # groove only: "full" or "humanize" (the encoder sees the hits only)
+    hits_as_controls: bool = False  # groove only: every decoder step also reads that step's hits (spec §1.3)
     z_size: int = 256
     enc_rnn_size: tuple[int, ...] = (512,)
     dec_rnn_size: tuple[int, ...] = (256, 256)
@@ -74,6 +79,13 @@ class HParams:
     def validate(self) -> None:
         if self.decoder not in ("hierarchical", "flat"):
             raise ValueError(f"decoder must be 'hierarchical' or 'flat', not {self.decoder!r}")
+        if self.output not in ("categorical", "groove"):
+            raise ValueError(f"output must be 'categorical' or 'groove', not {self.output!r}")
+        if self.groove_input not in ("full", "humanize"):
+            raise ValueError(f"groove_input must be 'full' or 'humanize', not {self.groove_input!r}")
+        if self.output == "groove" and (self.denoise_prob > 0 or self.token_dropout > 0
+                                        or self.sampling_schedule != "constant" or self.sampling_rate > 0):
+            raise ValueError("groove models train teacher-forced without denoising or token dropout")
         if self.max_seq_len != self.slice_bars * 16:
             raise ValueError("max_seq_len must equal slice_bars * 16")
         if self.decoder == "hierarchical":
@@ -114,6 +126,9 @@ _GENERALISE = _HIER_4BAR.replace(
     aug_bar_recombine=0.25, dropout_keep_prob=0.8, weight_decay=0.01, lr_schedule="cosine",
     learning_rate=5e-4, warmup_steps=100, lr_total_steps=5000,
 )
+# GrooVAE (spec §2.5, §3) with our hierarchical decoder and the generalisation recipe above, as data:
+# velocities and offsets ride along with the hits through every augmentation (training/augment.py).
+_GROOVE = _GENERALISE.replace(output="groove", lr_total_steps=10000)
 CONFIGS: dict[str, Config] = {
     c.name: c
     for c in [
@@ -154,6 +169,28 @@ CONFIGS: dict[str, Config] = {
                 sampling_rate=1000.0,
             ),
             "Magenta's 2-bar categorical drum VAE.",
+        ),
+        Config(
+            "groovae-hier_4bar_humanize",
+            _GROOVE.replace(groove_input="humanize", hits_as_controls=True),
+            "Hierarchical 4-bar groove VAE for humanizing: reads a quantized groove (hits only), plays it back "
+            "with velocities and microtiming; the decoder reads each step's hits, so no hit is added or lost.",
+        ),
+        Config(
+            "groovae-hier_4bar",
+            _GROOVE,
+            "Hierarchical 4-bar groove VAE: encodes and samples hits, velocities and offsets together.",
+        ),
+        Config(
+            "groovae_4bar_humanize",
+            _GROOVE.replace(groove_input="humanize", hits_as_controls=True, decoder="flat"),
+            "The flat-decoder twin of groovae-hier_4bar_humanize: the baseline the hierarchy must beat.",
+        ),
+        Config(
+            "tiny-groovae_4bar_humanize",
+            _HIER_4BAR.replace(output="groove", groove_input="humanize", hits_as_controls=True, z_size=16,
+                               enc_rnn_size=(32,), dec_rnn_size=(32,), batch_size=8, free_bits=0.0),
+            "A tiny humanize model for tests and smoke runs.",
         ),
         Config(
             "tiny-hier-drums_4bar",

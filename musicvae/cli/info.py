@@ -15,14 +15,14 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from musicvae.configs import CONFIGS, get_config
-    from musicvae.model.network import MusicVAE
+    from musicvae.model.groove import build_model
 
     if args.list:
         for name, config in CONFIGS.items():
             print(f"{name}: {config.description}")
         return 0
     config = get_config(args.config, args.hparams)
-    model = MusicVAE(config.hparams)
+    model = build_model(config.hparams)
     total = model.num_parameters()
     extra = sum(p.numel() for n, p in model.named_parameters() if "bias_hh" in n)
     print(json.dumps({"config": config.name, "hparams": config.hparams.to_dict()}, indent=1))

@@ -1,7 +1,9 @@
 """``musicvae prepare``: a folder of MIDI files -> compact 4-bar token windows per split.
 
 Output folder layout (no pickles anywhere; read back by ``musicvae.data.storage``):
-- ``{split}.npz``: ``tokens`` uint16 [N, steps], ``file_index`` int32 [N], ``start_bar`` int32 [N];
+- ``{split}.npz``: ``tokens`` uint16 [N, steps], ``file_index`` int32 [N], ``start_bar`` int32 [N], and
+  how each window was played: ``velocities`` uint8 [N, steps, 9], ``offsets`` int8 [N, steps, 9] (in
+  1/254 of a step, so +-127 is half a step; positive = late) and ``qpm`` float32 [N];
 - ``manifest.json``: the files of each split (``file_index`` points into them), the settings,
   per-split counts, a fingerprint, and the rejected files with their reasons.
 
@@ -22,10 +24,10 @@ import numpy as np
 
 from musicvae.data.shards import prepare_sharded
 from musicvae.data.sources import PrepareSettings, list_examples, windows_of_file
-from musicvae.data.storage import SPLITS
+from musicvae.data.storage import OFFSET_UNITS, SPLITS
 from musicvae.fileio import atomic_open, atomic_write_text
 from musicvae.midi.parse import InputError
-from musicvae.pattern import STEPS_PER_BAR
+from musicvae.pattern import NUM_CLASSES, STEPS_PER_BAR
 
 
 def prepare(
@@ -50,7 +52,8 @@ def prepare(
     steps = settings.slice_bars * STEPS_PER_BAR
     jobs = [(str(examples_path / rel), rel, settings) for rel, _ in examples]
     split_of = dict(examples)
-    collected: dict[str, dict[str, list]] = {s: {"tokens": [], "file_index": [], "start_bar": []} for s in SPLITS}
+    fields = ("tokens", "file_index", "start_bar", "velocities", "offsets", "qpm")
+    collected: dict[str, dict[str, list]] = {s: {f: [] for f in fields} for s in SPLITS}
     files: dict[str, list[str]] = {s: [] for s in SPLITS}
     rejected: dict[str, str] = {}
     workers = num_workers or os.cpu_count() or 1
@@ -63,22 +66,30 @@ def prepare(
             split = split_of[rel]
             index = len(files[split])
             files[split].append(rel)
-            for bar, token_bytes in windows:
-                collected[split]["tokens"].append(np.frombuffer(token_bytes, dtype=np.uint16))
-                collected[split]["file_index"].append(index)
-                collected[split]["start_bar"].append(bar)
+            for bar, window in windows:
+                arrays = collected[split]
+                arrays["tokens"].append(window.to_tokens().astype(np.uint16))
+                arrays["file_index"].append(index)
+                arrays["start_bar"].append(bar)
+                arrays["velocities"].append(window.velocity_grid())
+                arrays["offsets"].append(np.rint(window.offset_grid() * OFFSET_UNITS).astype(np.int8))
+                arrays["qpm"].append(window.qpm)
     output_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     digest = hashlib.sha256()
     for split in SPLITS:
         arrays = collected[split]
         tokens = np.stack(arrays["tokens"]) if arrays["tokens"] else np.zeros((0, steps), np.uint16)
-        digest.update(tokens.tobytes())
+        digest.update(tokens.tobytes())  # tokens only: the fingerprint of the categorical models' data stays
+        empty = np.zeros((0, steps, NUM_CLASSES))
         _savez(
             output_dir / f"{split}.npz",
             tokens=tokens,
             file_index=np.asarray(arrays["file_index"], dtype=np.int32),
             start_bar=np.asarray(arrays["start_bar"], dtype=np.int32),
+            velocities=np.stack(arrays["velocities"]).astype(np.uint8) if tokens.size else empty.astype(np.uint8),
+            offsets=np.stack(arrays["offsets"]).astype(np.int8) if tokens.size else empty.astype(np.int8),
+            qpm=np.asarray(arrays["qpm"], dtype=np.float32),
         )
         counts[split] = int(tokens.shape[0])
     manifest = {

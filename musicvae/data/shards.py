@@ -143,9 +143,9 @@ class _ShardWriter:
         else:
             first = self.resume[split]
             buffer = self.buffers[split]
-            for offset, (bar, token_bytes) in enumerate(windows):
+            for offset, (bar, window) in enumerate(windows):
                 if (index, offset) >= first:  # windows before it are in a finished shard already
-                    buffer.append((index, offset, bar, token_bytes, rel))
+                    buffer.append((index, offset, bar, window.to_tokens().astype(np.uint16).tobytes(), rel))
         self.cursor = index + 1
         self.peak_buffered = max(self.peak_buffered, sum(len(b) for b in self.buffers.values()))
         if any(len(b) >= self.size for b in self.buffers.values()):

@@ -13,10 +13,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from musicvae.data.storage import SPLITS
 from musicvae.midi.parse import InputError, file_windows
+from musicvae.pattern import DrumPattern
 
 
 def default_gmd_dir() -> Path:
@@ -80,8 +79,8 @@ def _midi_files(root: Path):
                 yield name if prefix == "." else f"{prefix}/{name}"
 
 
-def windows_of_file(job: tuple[str, str, PrepareSettings]) -> tuple[str, list[tuple[int, bytes]], str]:
-    """Worker: (path, [(start_bar, tokens bytes)], rejection reason or '')."""
+def windows_of_file(job: tuple[str, str, PrepareSettings]) -> tuple[str, list[tuple[int, DrumPattern]], str]:
+    """Worker: (path, [(start_bar, window with its velocities, offsets and qpm)], rejection reason or '')."""
     path, rel, settings = job
     try:
         data = Path(path).read_bytes()
@@ -95,4 +94,4 @@ def windows_of_file(job: tuple[str, str, PrepareSettings]) -> tuple[str, list[tu
     if settings.max_windows_per_file and len(windows) > settings.max_windows_per_file:
         rng = random.Random(f"{settings.seed}:{rel}")
         windows = sorted(rng.sample(windows, settings.max_windows_per_file), key=lambda w: w[0])
-    return rel, [(bar, w.to_tokens().astype(np.uint16).tobytes()) for bar, w in windows], ""
+    return rel, windows, ""

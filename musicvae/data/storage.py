@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from musicvae.pattern import STEPS_PER_BAR
+from musicvae.pattern import DEFAULT_QPM, STEPS_PER_BAR, DrumPattern, groove_from_grids, hits_from_tokens
 
 SPLITS = ("train", "validation", "test")
+OFFSET_UNITS = 254  # stored offsets are int8 in 1/254 of a step: +-127 is half a step
 FORMAT = "sharded-v1"
 SHARD_DIR = "shards"
 
@@ -34,9 +35,31 @@ class Split:
     file_index: np.ndarray
     start_bar: np.ndarray
     files: list[str]
+    # how each window was played (None for the sharded form and for folders prepared before groove models)
+    velocities: np.ndarray | None = None  # uint8 [N, steps, 9]
+    offsets: np.ndarray | None = None  # int8 [N, steps, 9], in 1/OFFSET_UNITS of a step
+    qpm: np.ndarray | None = None  # float32 [N]
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
+
+    @property
+    def has_feel(self) -> bool:
+        return self.velocities is not None and self.offsets is not None
+
+    def groove_frames(self, rows=slice(None)) -> np.ndarray:
+        """[n, steps, 27] float32 groove frames (``musicvae.pattern.groove_from_grids``) of the chosen windows."""
+        if not self.has_feel:
+            raise ValueError("this prepared folder has no velocities or offsets: re-run `musicvae prepare`")
+        hits = hits_from_tokens(self.tokens[rows])
+        return groove_from_grids(hits, self.velocities[rows], self.offsets[rows].astype(np.float32) / OFFSET_UNITS)
+
+    def pattern(self, i: int) -> DrumPattern:
+        """Window ``i`` as a pattern, with its velocities, offsets and tempo when the folder has them."""
+        if not self.has_feel:
+            return DrumPattern.from_tokens(self.tokens[i], source=self.describe(i))
+        qpm = float(self.qpm[i]) if self.qpm is not None else DEFAULT_QPM
+        return DrumPattern.from_groove(self.groove_frames(slice(i, i + 1))[0], qpm, self.describe(i))
 
     def describe(self, i: int) -> str:
         bar = int(self.start_bar[i])
@@ -57,7 +80,8 @@ def load_split(data_dir: Path, split: str) -> Split:
         raise FileNotFoundError(f"{path} not found: run `musicvae prepare --output_dir {data_dir}` first")
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     with np.load(path, allow_pickle=False) as arrays:
-        return Split(arrays["tokens"], arrays["file_index"], arrays["start_bar"], manifest["files"][split])
+        feel = {k: arrays[k] for k in ("velocities", "offsets", "qpm") if k in arrays.files}
+        return Split(arrays["tokens"], arrays["file_index"], arrays["start_bar"], manifest["files"][split], **feel)
 
 
 def read_windows(data_dir: Path, split: str, limit: int) -> np.ndarray:

@@ -241,21 +241,21 @@ def _windows(parsed: ParsedMidi, sections: list[Section], name: str, notices: li
 
 def _complete(track: DrumPattern, bar: int, end_step: int | None, notices: list[str]) -> tuple[DrumPattern, str]:
     """Complete a 1-3 bar passage to 4 bars, saying how; ``end_step`` is where the file ends."""
-    hits, vel = track.hits.copy(), track.velocity_grid().copy()
+    hits, vel, off = track.hits.copy(), track.velocity_grid().copy(), track.offset_grid().copy()
     bars = hits.shape[0] // STEPS_PER_BAR
     if bars >= 2 and not hits[: STEPS_PER_BAR // 2].any():  # bar 1 only has notes from beat 3 on: a pickup
         notices.append(f"Bar {bar + 1} is a pickup into the groove and was left out.")
-        hits, vel, bars, bar = hits[STEPS_PER_BAR:], vel[STEPS_PER_BAR:], bars - 1, bar + 1
+        hits, vel, off, bars, bar = hits[STEPS_PER_BAR:], vel[STEPS_PER_BAR:], off[STEPS_PER_BAR:], bars - 1, bar + 1
         end_step = None if end_step is None else end_step - STEPS_PER_BAR
     last = (bars - 1) * STEPS_PER_BAR
     cut = None if end_step is None else end_step - last  # steps of the last bar before the file ends
     if cut is not None and 0 < cut <= 12 and cut % 4 == 0 and bars >= 2:
         source = slice(last - STEPS_PER_BAR + cut, last)  # the same beats of the bar before
-        hits[last + cut :], vel[last + cut :] = hits[source], vel[source]
+        hits[last + cut :], vel[last + cut :], off[last + cut :] = hits[source], vel[source], off[source]
         notices.append(f"The file ends at beat {cut // 4 + 1} of bar {bar + bars}; the rest of that bar "
                        f"was copied from bar {bar + bars - 1}.")
     elif cut in (4, 8) and bars == 1:
-        hits, vel = np.tile(hits[:cut], (STEPS_PER_BAR // cut, 1)), np.tile(vel[:cut], (STEPS_PER_BAR // cut, 1))
+        hits, vel, off = (np.tile(grid[:cut], (STEPS_PER_BAR // cut, 1)) for grid in (hits, vel, off))
         notices.append(f"The file is only {cut // 4} beat{'s' * (cut > 4)} long; it was repeated to fill a bar.")
     label = f"bar {bar + 1}" if bars == 1 else f"bars {bar + 1}-{bar + bars}"
     if bars == 3:
@@ -265,7 +265,7 @@ def _complete(track: DrumPattern, bar: int, end_step: int | None, notices: list[
         order = [b % bars for b in range(WINDOW_BARS)]
         notices.append(f"The {bars}-bar loop was repeated to fill 4 bars." if bars < WINDOW_BARS else "")
     rows = np.concatenate([np.arange(b * STEPS_PER_BAR, (b + 1) * STEPS_PER_BAR) for b in order])
-    return DrumPattern(hits[rows], vel[rows]), f"{label} (completed to 4 bars)"
+    return DrumPattern(hits[rows], vel[rows], offsets=off[rows]), f"{label} (completed to 4 bars)"
 
 
 def _bar_numbers(parsed: ParsedMidi, sections: list[Section]) -> list[int]:

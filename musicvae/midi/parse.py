@@ -69,7 +69,8 @@ class Section:
     """A stretch of constant meter; its drum hits as sorted unique (step, class) entries.
 
     ``steps`` count 16th notes from the section start; ``velocities`` is the loudest note that
-    landed on each entry.
+    landed on each entry and ``offsets`` how far from its step that note was played (in steps,
+    -0.5..0.5, positive = late).
     """
 
     numerator: int
@@ -79,6 +80,7 @@ class Section:
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     classes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     velocities: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    offsets: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     compound: bool = False  # 12/8 read as 4/4: a dotted quarter is a beat, its triplet 8ths go to the nearest 16th
 
     @property
@@ -93,6 +95,11 @@ class Section:
         if self.compound:  # a step is a quarter of a dotted quarter: round(ticks * 8 / (3 * ppq))
             return (16 * ticks + 3 * ppq) // (6 * ppq)
         return (8 * ticks + ppq) // (2 * ppq)  # floor(ticks * 4 / ppq + 1/2)
+
+    def exact_steps(self, ticks: np.ndarray, ppq: int) -> np.ndarray:
+        """Ticks from the section start -> 16th steps as real numbers (unrounded :meth:`to_steps`)."""
+        per_step = 3 * ppq / 8 if self.compound else ppq / 4
+        return np.asarray(ticks, dtype=np.float64) / per_step
 
     @property
     def is_four_four(self) -> bool:
@@ -266,13 +273,16 @@ def split_sections(parsed: ParsedMidi, drum_channels: set[int] | None = None, co
         mine = index == number
         if not mine.any():
             continue
-        key = section.to_steps(relative[mine], ppq) * NUM_CLASSES + classes[mine]
+        steps = section.to_steps(relative[mine], ppq)
+        offsets = (section.exact_steps(relative[mine], ppq) - steps).astype(np.float32)
+        key = steps * NUM_CLASSES + classes[mine]
         vel = velocities[mine]
         order = np.lexsort((vel, key))  # the loudest note of each (step, class) comes last
-        key, vel = key[order], vel[order]
+        key, vel, offsets = key[order], vel[order], offsets[order]
         last = np.append(key[1:] != key[:-1], True)
-        key, vel = key[last], vel[last]
+        key, vel, offsets = key[last], vel[last], offsets[last]
         section.steps, section.classes, section.velocities = key // NUM_CLASSES, key % NUM_CLASSES, vel
+        section.offsets = np.clip(offsets, -0.5, 0.5)
     return sections
 
 
@@ -297,10 +307,12 @@ def extract_tracks(section: Section, gap_bars: int = 1, max_bars: int = 100) -> 
         lo, hi = np.searchsorted(section.steps, [first, end])  # entries of this track (steps are sorted)
         hits = np.zeros((num_bars * STEPS_PER_BAR, NUM_CLASSES), dtype=bool)
         vel = np.zeros_like(hits, dtype=np.uint8)
+        off = np.zeros(hits.shape, dtype=np.float32)
         rows, cols = section.steps[lo:hi] - start, section.classes[lo:hi]
         hits[rows, cols] = True
         vel[rows, cols] = section.velocities[lo:hi]
-        tracks.append((start // STEPS_PER_BAR, DrumPattern(hits, vel)))
+        off[rows, cols] = section.offsets[lo:hi]
+        tracks.append((start // STEPS_PER_BAR, DrumPattern(hits, vel, offsets=off)))
     return tracks
 
 

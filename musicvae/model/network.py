@@ -79,10 +79,10 @@ def _dropout(x: torch.Tensor, keep: float, training: bool) -> torch.Tensor:
 class Encoder(nn.Module):
     """Stacked bidirectional LSTM; output = [final fw h ; final bw h] -> (mu, sigma) (spec §2.2)."""
 
-    def __init__(self, hp: HParams) -> None:
+    def __init__(self, hp: HParams, input_size: int = ROLL_DEPTH) -> None:
         super().__init__()
         self.keep = hp.dropout_keep_prob
-        sizes = [ROLL_DEPTH] + [2 * s for s in hp.enc_rnn_size[:-1]]
+        sizes = [input_size] + [2 * s for s in hp.enc_rnn_size[:-1]]
         self.layers = nn.ModuleList(LSTMLayer(i, s, bidirectional=True) for i, s in zip(sizes, hp.enc_rnn_size))
         self.mu = nn.Linear(2 * hp.enc_rnn_size[-1], hp.z_size)
         self.sigma = nn.Linear(2 * hp.enc_rnn_size[-1], hp.z_size)
@@ -205,24 +205,32 @@ def shift_right(tokens: torch.Tensor) -> torch.Tensor:
 
 
 class MusicVAE(nn.Module):
-    """Encoder + decoder.  ``hparams.decoder`` picks the flat or hierarchical decoder."""
+    """Encoder + decoder.  ``hparams.decoder`` picks the flat or hierarchical decoder.
+
+    Subclasses change what is read and written (``input_depth`` and :meth:`make_core`): the groove
+    model (``groove.py``) keeps this encoder and conductor and swaps the core decoder."""
+
+    input_depth = ROLL_DEPTH
 
     def __init__(self, hp: HParams) -> None:
         super().__init__()
         hp.validate()
         self.hp = hp
-        self.encoder = Encoder(hp)
+        self.encoder = Encoder(hp, self.input_depth)
         self.hierarchical = hp.decoder == "hierarchical"
         if self.hierarchical:
             # Conductor: input is a zero scalar per bar (disable_autoregression), state from z.
             self.conductor = StackedLSTM(1, hp.dec_rnn_size, hp.z_size)
             if hp.conductor_init == "glorot":  # documented deviation: z reaches the bars from step 0
                 nn.init.xavier_uniform_(self.conductor.initial_state.weight)
-            self.core = CategoricalDecoder(hp, context_size=hp.dec_rnn_size[-1])
+            self.core = self.make_core(hp, context_size=hp.dec_rnn_size[-1])
             self.num_segments, self.segment_length = hp.level_lengths
         else:
-            self.core = CategoricalDecoder(hp, context_size=hp.z_size)
+            self.core = self.make_core(hp, context_size=hp.z_size)
             self.num_segments, self.segment_length = 1, hp.max_seq_len
+
+    def make_core(self, hp: HParams, context_size: int) -> nn.Module:
+        return CategoricalDecoder(hp, context_size)
 
     # -- pieces -----------------------------------------------------------------------
     def encode(self, roll: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

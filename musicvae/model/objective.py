@@ -50,11 +50,13 @@ def kl_divergence(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 def compute_loss(model: MusicVAE, tokens: torch.Tensor, step: int, generator=None,
                  encoder_tokens: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """Loss and metrics for a batch of target tokens [B, T].
+    """Loss and metrics for a batch of target tokens [B, T] (groove models: frames [B, T, 27]).
 
     ``encoder_tokens``: what the encoder sees, when it differs from the targets (denoising).
     """
     hp = model.hp
+    if hp.output == "groove":
+        return compute_groove_loss(model, tokens, step, generator)
     roll = roll_tensor(tokens if encoder_tokens is None else encoder_tokens)
     mu, sigma = model.encode(roll)
     z = mu + sigma * torch.randn(mu.shape, generator=generator, device=mu.device)
@@ -80,4 +82,47 @@ def compute_loss(model: MusicVAE, tokens: torch.Tensor, step: int, generator=Non
         "losses/kl_beta": torch.tensor(beta),
         "metrics/accuracy": correct.mean().detach(),
         "segment_accuracy": correct.view(tokens.shape[0], model.num_segments, -1).mean(dim=(0, 2)).detach(),
+    }
+
+
+def _hinged_kl(hp: HParams, mu: torch.Tensor, sigma: torch.Tensor, step: int):
+    kl = kl_divergence(mu, sigma)
+    kl_cost = (kl - hp.free_bits * math.log(2.0)).clamp_min(0.0)
+    return kl, kl_cost, beta_at(hp, step)
+
+
+def compute_groove_loss(model, frames: torch.Tensor, step: int, generator=None) -> dict[str, torch.Tensor]:
+    """GrooVAE's loss (spec §2.5) for target frames [B, T, 27]: per step, summed over the 9 drums, the hits'
+    log loss plus the squared errors of velocities and offsets (on every cell: silent ones have target 0),
+    summed over time; plus beta * hinged KL as for the categorical model.
+
+    The hit term is computed from logits (``binary_cross_entropy_with_logits``), the numerically safe form of
+    Magenta's log loss on sigmoid probabilities with eps 1e-7; the two agree wherever that eps does not bite.
+    """
+    from musicvae.model.groove import HITS, OFFSETS, VELOCITIES, split_outputs
+
+    hp = model.hp
+    frames = frames.float()
+    mu, sigma = model.encode_frames(frames)
+    z = mu + sigma * torch.randn(mu.shape, generator=generator, device=mu.device)
+    outputs = model.decode_outputs(z, frames).float()
+    logits, velocities, offsets = split_outputs(outputs)
+    hits_t = frames[..., HITS]
+    hits_loss = F.binary_cross_entropy_with_logits(logits, hits_t, reduction="none").sum(-1)  # [B, T]
+    velocities_loss = ((velocities - frames[..., VELOCITIES]) ** 2).sum(-1)
+    offsets_loss = ((offsets - frames[..., OFFSETS]) ** 2).sum(-1)
+    r_loss = (hits_loss + velocities_loss + offsets_loss).sum(dim=1)
+    kl, kl_cost, beta = _hinged_kl(hp, mu, sigma, step)
+    loss = r_loss.mean() + beta * kl_cost.mean()
+    return {
+        "loss": loss,
+        "losses/r_loss": r_loss.mean().detach(),
+        "losses/kl_loss": kl_cost.mean().detach(),
+        "losses/kl_bits": (kl.mean() / math.log(2.0)).detach(),
+        "losses/kl_beta": torch.tensor(beta),
+        # Magenta's metrics: means over steps of the per-step sums over the drums
+        "metrics/hits_loss": hits_loss.mean().detach(),
+        "metrics/velocities_loss": velocities_loss.mean().detach(),
+        "metrics/offsets_loss": offsets_loss.mean().detach(),
+        "metrics/accuracy": ((logits > 0).float() == hits_t).float().mean().detach(),  # per cell, teacher-forced
     }

@@ -91,9 +91,43 @@ def corrupt(tokens: np.ndarray, hp, rng: np.random.Generator) -> np.ndarray:
     return noisy
 
 
+def augment_grooves(frames: np.ndarray, hp, rng: np.random.Generator) -> np.ndarray:
+    """The same transforms on groove frames [B, T, 27]: a drum's velocities and offsets move with its hits.
+
+    Each window draws the same coins as :func:`augment_batch` would, in the same order."""
+    cells = frames.reshape(*frames.shape[:2], 3, 9).copy()  # [B, T, (hit, velocity, offset), drum]
+    batch = len(cells)
+
+    def chosen(prob: float) -> np.ndarray:
+        return np.flatnonzero(rng.random(batch) < prob) if prob > 0 else np.zeros(0, np.int64)
+
+    cymbals = [CLOSED_HH, OPEN_HH, CRASH, RIDE]
+    rows = chosen(hp.aug_layer_mix)
+    if len(rows):
+        partners = rng.integers(0, batch, len(rows))
+        cells[rows[:, None], :, :, cymbals] = cells[partners[:, None], :, :, cymbals]
+    for prob, (a, b) in ((hp.aug_timekeeper_swap, (CLOSED_HH, RIDE)), (hp.aug_crash_ride_swap, (CRASH, RIDE))):
+        rows = chosen(prob)
+        cells[rows[:, None], :, :, [a, b]] = cells[rows[:, None], :, :, [b, a]]
+    for row in chosen(hp.aug_tom_permute):
+        order = rng.permutation(len(TOMS))
+        cells[row][..., [TOMS[i] for i in order]] = cells[row][..., list(TOMS)]
+    bars = cells.shape[1] // STEPS_PER_BAR
+    for row in chosen(hp.aug_bar_recombine):
+        order = rng.integers(0, bars, bars)
+        cells[row] = cells[row].reshape(bars, STEPS_PER_BAR, 3, 9)[order].reshape(-1, 3, 9)
+    return cells.reshape(frames.shape)
+
+
 def training_batch(tokens: np.ndarray, hp, seed: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """(decoder targets, encoder input) for a step; identical tokens when every transform is off."""
+    """(decoder targets, encoder input) for a step; identical tokens when every transform is off.
+
+    Groove models pass frames [B, T, 27] instead of tokens (their encoder view is made by the model)."""
     rng = np.random.default_rng([seed, step, 0xA06])
+    if tokens.ndim == 3:
+        augmented = any(getattr(hp, k) > 0 for k in AUGMENT_HPARAMS)
+        frames = augment_grooves(tokens, hp, rng) if augmented else tokens
+        return frames, frames
     targets = augment_batch(tokens, hp, rng) if any(getattr(hp, k) > 0 for k in AUGMENT_HPARAMS) else tokens
     if hp.denoise_prob > 0:
         return targets, corrupt(targets, hp, rng)

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from musicvae.configs import Config, HParams, get_config
 from musicvae.fileio import atomic_folder
+from musicvae.model.groove import build_model
 from musicvae.model.network import MusicVAE
 
 MODEL_FILE = "model.safetensors"
@@ -129,7 +130,7 @@ def load_model(path: Path) -> tuple[MusicVAE, dict]:
     folder = resolve_model_dir(path)
     meta = read_meta(folder)
     try:
-        model = MusicVAE(config_from_meta(meta).hparams)
+        model = build_model(config_from_meta(meta).hparams)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{folder / CONFIG_FILE} does not describe a model ({type(error).__name__}: "
                               f"{error}).") from error

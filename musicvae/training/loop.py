@@ -22,13 +22,14 @@ import torch
 from musicvae.configs import Config
 from musicvae.data.storage import ShardedSplit, ShardStream, fingerprint, is_sharded, load_split, read_windows
 from musicvae.fileio import atomic_folder
+from musicvae.model.groove import build_model
 from musicvae.model.network import MusicVAE
 from musicvae.model.objective import compute_loss, learning_rate_at
 from musicvae.training import checkpoint as ckpt
 from musicvae.training import distributed
 from musicvae.training.augment import training_batch
 from musicvae.training.distributed import DistContext
-from musicvae.training.evaluation import evaluate
+from musicvae.training.evaluation import evaluate, evaluate_grooves
 
 
 class TrainingError(RuntimeError):
@@ -96,15 +97,24 @@ def make_optimizer(model: torch.nn.Module, hp) -> torch.optim.Optimizer:
 
 def _open_data(config: Config, data_dir: Path, ctx: DistContext, seed: int, eval_examples: int | None,
                shuffle_shards: int):
-    """(batch source, validation tokens or None, data fingerprint, training windows)."""
+    """(batch source, validation tokens or None, data fingerprint, training windows).
+
+    Groove models get groove frames [N, T, 27] instead of tokens, from the in-memory form only."""
     hp = config.hparams
     global_batch = hp.batch_size * ctx.world_size
+    groove = hp.output == "groove"
+    if groove and is_sharded(data_dir):
+        raise TrainingError(f"{config.name} trains on velocities and offsets, which the sharded form does not "
+                            "keep: prepare the data without --shard_windows")
     if is_sharded(data_dir):
         shards = ShardedSplit(data_dir, "train")
         steps_per_window, count = shards.steps, len(shards)
     else:
         train_split = load_split(data_dir, "train")
         steps_per_window, count = train_split.tokens.shape[1], len(train_split)
+        if groove and not train_split.has_feel:
+            raise TrainingError(f"{data_dir} was prepared before groove models (no velocities or offsets): "
+                                "re-run `musicvae prepare` into it")
     if steps_per_window != hp.max_seq_len:
         raise TrainingError(
             f"the data has {steps_per_window}-step windows but {config.name} needs {hp.max_seq_len}: "
@@ -119,7 +129,10 @@ def _open_data(config: Config, data_dir: Path, ctx: DistContext, seed: int, eval
     validation = None
     if eval_examples is not None:
         try:
-            validation = read_windows(data_dir, "validation", eval_examples)
+            if groove:
+                validation = load_split(data_dir, "validation").groove_frames(slice(0, eval_examples))
+            else:
+                validation = read_windows(data_dir, "validation", eval_examples)
         except FileNotFoundError:
             validation = None
         if validation is not None and len(validation) == 0:
@@ -127,7 +140,7 @@ def _open_data(config: Config, data_dir: Path, ctx: DistContext, seed: int, eval
     if is_sharded(data_dir):
         source = ShardStream(shards, global_batch, seed, shuffle_shards)
     else:
-        source = _InMemoryBatches(train_split.tokens, global_batch, seed)
+        source = _InMemoryBatches(train_split.groove_frames() if groove else train_split.tokens, global_batch, seed)
     return source, validation, fingerprint(data_dir), count
 
 
@@ -196,7 +209,7 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
         raise TrainingError(problem)
 
     torch.manual_seed(seed)
-    model = MusicVAE(hp).to(ctx.device)
+    model = build_model(hp).to(ctx.device)
     optimizer = make_optimizer(model, hp)
     state = {"step": 0, "epoch": 0, "batch_in_epoch": 0, "elapsed_secs": 0.0, "seed": seed,
              "best_r_loss": None, "best_step": None}
@@ -253,7 +266,8 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
             step = state["step"]
             tokens = source.batch(state["epoch"], state["batch_in_epoch"], lo, hi)
             targets, encoder_view = training_batch(tokens, hp, distributed.step_seed(seed, 0, ctx.rank), step)
-            batch = torch.from_numpy(targets.astype(np.int64)).to(ctx.device, non_blocking=True)
+            batch = torch.from_numpy(targets if targets.ndim == 3 else targets.astype(np.int64))
+            batch = batch.to(ctx.device, non_blocking=True)
             encoder_batch = None
             if encoder_view is not targets:
                 encoder_batch = torch.from_numpy(encoder_view).to(ctx.device, non_blocking=True)
@@ -306,7 +320,7 @@ def _warm_start(model: MusicVAE, folder: Path, config: Config) -> int:
 
     folder = ckpt.resolve_model_dir(folder)
     meta = ckpt.read_meta(folder)
-    mine, theirs = MusicVAE(config.hparams).state_dict(), load_file(str(folder / ckpt.MODEL_FILE))
+    mine, theirs = build_model(config.hparams).state_dict(), load_file(str(folder / ckpt.MODEL_FILE))
     if {k: tuple(v.shape) for k, v in mine.items()} != {k: tuple(v.shape) for k, v in theirs.items()}:
         raise TrainingError(f"{folder} holds a {meta['config']} model whose shapes differ from {config.name}")
     model.load_state_dict({k: v.float() for k, v in theirs.items()})
@@ -374,9 +388,12 @@ def clip_gradients(model: MusicVAE, clip: float, clip_to_zero: float) -> float:
 
 def record_validation(model, tokens: np.ndarray, state: dict, writer, run_dir: Path, batch_size: int,
                       meta: dict | None = None) -> dict:
-    """Validation metrics into TensorBoard and curve.jsonl; the best r_loss so far is kept in run_dir/best."""
+    """Validation metrics into TensorBoard and curve.jsonl; the best r_loss so far is kept in run_dir/best.
+
+    ``tokens``: token windows, or groove frames [N, T, 27] for a groove model."""
     model.eval()
-    metrics = evaluate(model, tokens, batch_size=min(batch_size, 256), step=state["step"])
+    judge = evaluate_grooves if model.hp.output == "groove" else evaluate
+    metrics = judge(model, tokens, batch_size=min(batch_size, 256), step=state["step"])
     model.train()
     if meta is not None and (state.get("best_r_loss") is None or metrics["r_loss"] < state["best_r_loss"]):
         state["best_r_loss"], state["best_step"] = metrics["r_loss"], state["step"]
