@@ -212,7 +212,7 @@ class DrumPattern:
 
         qpm = float(qpm or self.qpm)
         step_seconds = 60.0 / qpm / STEPS_PER_QUARTER
-        midi = pretty_midi.PrettyMIDI(initial_tempo=qpm)
+        midi = pretty_midi.PrettyMIDI(initial_tempo=qpm, resolution=480)  # 120 ticks a 16th: offsets keep ~1 ms
         drums = pretty_midi.Instrument(program=0, is_drum=True, name="Drums")
         velocities = self.velocity_grid()
         onsets = self.onset_seconds(qpm)

@@ -158,13 +158,20 @@ def reconstruction_scores(truth: DrumPattern, guess: DrumPattern) -> dict[str, f
     }
 
 
-def describe(pattern: DrumPattern) -> str:
-    """'58 hits: kick 12, snare 8, ...' (the busiest instruments first)."""
-    from musicvae.pattern import CLASS_NAMES
+def describe(pattern: DrumPattern, qpm: float | None = None) -> str:
+    """'58 hits: kick 12, snare 8, ...' (the busiest instruments first), and how it is played when the
+    groove has a feel of its own: '· played: velocity 31-112, timing -18..+22 ms' (ms at ``qpm``)."""
+    from musicvae.pattern import CLASS_NAMES, STEPS_PER_QUARTER
 
     counts = pattern.hits.sum(axis=0)
     parts = [f"{CLASS_NAMES[c]} {int(counts[c])}" for c in np.argsort(-counts) if counts[c] > 0][:4]
-    return f"{pattern.num_hits} hits" + (": " + ", ".join(parts) if parts else " (silent)")
+    text = f"{pattern.num_hits} hits" + (": " + ", ".join(parts) if parts else " (silent)")
+    if pattern.is_quantized or not pattern.num_hits:
+        return text
+    vel = pattern.velocity_grid()[pattern.hits]
+    ms = pattern.offset_grid()[pattern.hits] * 60000.0 / float(qpm or pattern.qpm) / STEPS_PER_QUARTER
+    timing = f", timing {ms.min():+.0f}..{ms.max():+.0f} ms" if pattern.offsets is not None else ""
+    return text + f" · played: velocity {int(vel.min())}-{int(vel.max())}{timing}"
 
 
 # -- exports ---------------------------------------------------------------------------------

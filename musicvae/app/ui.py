@@ -18,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from musicvae.app import core
+from musicvae.app import core, feel
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "latent_dirs": None, "steps": 7, "method": "slerp", "real_ends": False, "interp_a": None, "interp_b": None,
     "interp_step": 1, "grid_n": 5, "real_corners": False, "corner_0": None, "corner_1": None, "corner_2": None,
     "corner_3": None, "grid_row": 1, "grid_col": 1, "switch_at": "bar", "refine": True, "even_steps": True,
+    **feel.DEFAULTS,
 }
 CHOICE_KEYS = ("sim_base", "latent_base", "interp_a", "interp_b", "corner_0", "corner_1", "corner_2", "corner_3")
 
@@ -100,14 +101,16 @@ def get_presets() -> list[core.Preset]:
 
 
 @st.cache_data(max_entries=48, show_spinner=False)  # ~0.35 MB each at 120 qpm
-def _wav(hits: bytes, velocities: bytes | None, steps: int, qpm: float, repeats: int, loop: bool) -> bytes:
+def _wav(hits: bytes, velocities: bytes | None, steps: int, qpm: float, repeats: int, loop: bool,
+         offsets: bytes | None = None) -> bytes:
     import numpy as np
 
     from musicvae.media.audio import render_pattern
 
     shape = (steps, NUM_CLASSES)
     vel = None if velocities is None else np.frombuffer(velocities, dtype=np.uint8).reshape(shape)
-    pattern = DrumPattern(np.frombuffer(hits, dtype=bool).reshape(shape), vel, qpm)
+    off = None if offsets is None else np.frombuffer(offsets, dtype=np.float32).reshape(shape)
+    pattern = DrumPattern(np.frombuffer(hits, dtype=bool).reshape(shape), vel, qpm, offsets=off)
     return render_pattern(pattern, qpm, repeats, loop=loop, synth=get_synth()[0])
 
 
@@ -120,8 +123,9 @@ def wav_of(pattern: DrumPattern, qpm: float, repeats: int = 1, loop: bool = True
         st.error(f"No audio: {error}")
         return None
     vel = None if pattern.velocities is None else pattern.velocities.tobytes()
+    off = None if pattern.offsets is None else pattern.offsets.tobytes()
     try:
-        return _wav(pattern.hits.tobytes(), vel, pattern.num_steps, float(qpm), int(repeats), loop)
+        return _wav(pattern.hits.tobytes(), vel, pattern.num_steps, float(qpm), int(repeats), loop, off)
     except AudioError as error:  # e.g. a soundfont whose kit renders silence: say so, never a traceback
         st.error(f"No audio: {error}")
         return None
@@ -172,6 +176,7 @@ def restore_from_url(preset_keys: set[str]) -> None:
         state["method"] = qp["method"]
     state["even_steps"] = qp.get("spacing") != "uniform"
     state["refine"] = qp.get("refine") != "0"
+    feel.restore(qp, state)
     state["present"] = qp.get("present") in ("1", "true", "yes")
     state["repeats"] = core.parse_number(qp.get("repeats"), int, 1, 4, state["repeats"])
     if qp.get("switch") in ("bar", "beat"):
@@ -220,6 +225,7 @@ def sync_url() -> None:
         wanted["spacing"] = "uniform"
     if not state["refine"]:
         wanted["refine"] = "0"
+    wanted.update(feel.url_params(state))
     models = {m: state[f"model_{m}"] for m in core.MODES if state.get(f"model_{m}") not in (None, core.MODE_ROLES[m])}
     if models:
         wanted["model"] = core.format_models(models)
@@ -375,6 +381,7 @@ def sidebar() -> Context:
                       help="Up to 1 s of gradient steps on z after the encoder, so uploads, presets and kept "
                            "grooves come back closer to how they were played (off: the plain encoder).")
         model = get_model(core.model_key(pick.path), str(pick.path)) if pick else None
+        feel.sidebar_controls(state["present"])
         synth, error = get_synth()
         if error:
             st.error(f"No audio: {error}")
@@ -429,10 +436,10 @@ def show_groove(ctx: Context, pattern: DrumPattern, key: str, title: str = "", h
     """
     from musicvae.media.plots import piano_roll
 
-    figure = piano_roll(pattern, title, height or ctx.roll_height, colorbar=colorbar, editable=editable)
+    figure = piano_roll(pattern, title, height or ctx.roll_height, colorbar=colorbar, editable=editable, qpm=ctx.qpm)
     extra = {"on_select": "rerun", "selection_mode": "points"} if editable else {}  # a click toggles a hit
     st.plotly_chart(figure, key=f"roll_{key}", config={"displayModeBar": False}, theme=None, **extra)
-    st.caption(caption or core.describe(pattern))
+    st.caption(caption or core.describe(pattern, ctx.qpm))
     if not (downloads or play):
         return
     columns = st.columns(3 if downloads and play else 2 if downloads else 1)
@@ -452,7 +459,8 @@ def show_groove(ctx: Context, pattern: DrumPattern, key: str, title: str = "", h
 def wav_bytes(pattern: DrumPattern, qpm: float, repeats: int = 1) -> bytes:
     """The WAV export (the same file as before the looper: looping render, cached)."""
     vel = None if pattern.velocities is None else pattern.velocities.tobytes()
-    return _wav(pattern.hits.tobytes(), vel, pattern.num_steps, float(qpm), int(repeats), True)
+    off = None if pattern.offsets is None else pattern.offsets.tobytes()
+    return _wav(pattern.hits.tobytes(), vel, pattern.num_steps, float(qpm), int(repeats), True, off)
 
 
 @st.cache_resource(show_spinner=False)

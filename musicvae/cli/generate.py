@@ -1,4 +1,4 @@
-"""``musicvae generate``: sample, interpolate or reconstruct 4-bar grooves to MIDI files through the API."""
+"""``musicvae generate``: sample, interpolate, reconstruct or humanize 4-bar grooves to MIDI files through the API."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ from musicvae.cli.common import DRUM_CHANNEL_HELP, midi_channel, positive_int
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("generate", help="sample, interpolate or reconstruct 4-bar grooves to MIDI files")
+    p = sub.add_parser("generate", help="sample, interpolate, reconstruct or humanize 4-bar grooves to MIDI files")
     p.add_argument("--config", default=None, help="expected config name (checked against the checkpoint)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--checkpoint", "--checkpoint_file", dest="checkpoint", type=Path, default=None,
                         help="a model folder (default: the shipped model for the mode)")
     source.add_argument("--run_dir", type=Path, default=None, help="use the newest checkpoint of a training run")
-    p.add_argument("--mode", choices=["sample", "interpolate", "reconstruct"], required=True,
-                   help="reconstruct: write --input_midi_1's window as the model sees it and the model's version")
+    p.add_argument("--mode", choices=["sample", "interpolate", "reconstruct", "humanize"], required=True,
+                   help="reconstruct: write --input_midi_1's window as the model sees it and the model's version; "
+                        "humanize: play --input_midi_1's window (quantized) with a drummer's velocities and timing")
+    p.add_argument("--humanize", action="store_true",
+                   help="sample/interpolate: play the results with velocities and timing (the groove model)")
+    p.add_argument("--humanize_checkpoint", type=Path, default=None,
+                   help="the groove model for --humanize (default: the shipped one)")
+    p.add_argument("--variation", type=float, default=0.0,
+                   help="humanize: 0 = the model's most likely performance (default); e.g. 1.0 = vary it per --seed")
     p.add_argument("--num_outputs", type=positive_int, default=5,
                    help="grooves to write; for interpolate, both endpoints included (default 5)")
     p.add_argument("--temperature", type=float, default=0.5, help="softmax temperature, 0 = greedy (default 0.5)")
@@ -45,6 +52,10 @@ def run(args) -> int:
     from musicvae.model.refine import RefineSettings
     from musicvae.training.checkpoint import resolve_model_dir
 
+    if args.variation < 0:
+        raise ValueError("--variation must be 0 or more")
+    if args.mode == "humanize":
+        return _humanize(args)
     if args.checkpoint or args.run_dir:
         folder = resolve_model_dir(args.checkpoint or args.run_dir)
     else:
@@ -69,6 +80,8 @@ def run(args) -> int:
         b = _load_input(args.input_midi_2, args.window_2, args.drum_channel)
         patterns = model.interpolate(a, b, args.num_outputs, args.method, args.temperature, args.seed,
                                      qpm=args.qpm, z_offset=offset, spacing=args.spacing, refine=refine)
+    if args.humanize:
+        patterns = _groove_model(args.humanize_checkpoint).humanize(patterns, args.variation, args.seed)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for i, pattern in enumerate(patterns):
         path = args.output_dir / f"{model.name}_{args.mode}_{i + 1:02d}-of-{len(patterns):02d}.mid"
@@ -95,6 +108,39 @@ def _reconstruct(model, args, refine) -> int:
     f1 = float(window_f1(source.hits[None], recon.hits[None])[0])
     how = f"refined, {args.refine_steps} steps" if refine else "plain encoder"
     print(f"hit F1 {f1:.3f} between the input and its reconstruction ({how})")
+    return 0
+
+
+def _groove_model(folder: Path | None):
+    from musicvae.api import DEFAULT_HUMANIZE_MODEL, GrooveModel, shipped_checkpoint
+    from musicvae.training.checkpoint import resolve_model_dir
+
+    return GrooveModel.load(resolve_model_dir(folder) if folder else shipped_checkpoint(DEFAULT_HUMANIZE_MODEL))
+
+
+def _humanize(args) -> int:
+    """Write --input_midi_1's window quantized (velocity 80, on the grid) and humanized; print what changed."""
+    import numpy as np
+
+    from musicvae.fileio import atomic_write_bytes
+
+    if not args.input_midi_1:
+        raise ValueError("--mode humanize needs --input_midi_1")
+    model = _groove_model(args.checkpoint or args.run_dir or args.humanize_checkpoint)
+    if args.config and args.config != model.name:
+        raise ValueError(f"--config {args.config} does not match the checkpoint's config {model.name}")
+    source = _load_input(args.input_midi_1, args.window_1, args.drum_channel).quantized()
+    [played] = model.humanize([source], args.variation, args.seed)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(args.input_midi_1.name).stem)[:60] or "groove"
+    for suffix, pattern in (("quantized", source), ("humanized", played)):
+        path = args.output_dir / f"{stem}_{suffix}.mid"
+        atomic_write_bytes(path, pattern.to_midi_bytes(args.qpm))
+        print(path)
+    velocities = played.velocity_grid()[played.hits]
+    offsets_ms = np.abs(played.offset_grid()[played.hits]) * 60000.0 / args.qpm / 4
+    print(f"{played.num_hits} hits kept; velocities {int(velocities.min())}-{int(velocities.max())} "
+          f"({np.unique(velocities).size} distinct); median |offset| {np.median(offsets_ms):.1f} ms at {args.qpm:g} qpm")
     return 0
 
 

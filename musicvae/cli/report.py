@@ -11,7 +11,8 @@ from musicvae.cli.common import positive_int
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="model-card metrics: reconstruction on a split + prior samples")
+    p = sub.add_parser("report", help="model-card metrics: reconstruction on a split + prior samples "
+                                      "(a groove model: humanize figures against baselines)")
     p.add_argument("--checkpoint", required=True, type=Path, help="a model folder or a run dir")
     p.add_argument("--examples_path", required=True, type=Path, help="a `musicvae prepare` output folder")
     p.add_argument("--split", default="test", help="reference split (default test)")
@@ -27,8 +28,16 @@ def run(args) -> int:
 
     from musicvae.evaluation.report import model_report
 
+    from musicvae.training.checkpoint import read_meta, resolve_model_dir
+
     torch.set_num_threads(args.num_threads or os.cpu_count() or 1)
-    result = model_report(args.checkpoint, args.examples_path, args.split, args.num_samples, gmd_root=args.gmd_root)
+    if read_meta(resolve_model_dir(args.checkpoint))["hparams"].get("output") == "groove":
+        from musicvae.evaluation.groove import humanize_report
+
+        result = humanize_report(args.checkpoint, args.examples_path, args.split)
+    else:
+        result = model_report(args.checkpoint, args.examples_path, args.split, args.num_samples,
+                              gmd_root=args.gmd_root)
     text = json.dumps(result)
     if args.output:
         from musicvae.fileio import atomic_write_text

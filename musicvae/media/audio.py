@@ -160,16 +160,23 @@ class DrumSynth:
 
 
 def pattern_events(pattern: DrumPattern, qpm: float, repeats: int = 1) -> tuple[list[NoteEvent], float]:
-    """Note events of a pattern played ``repeats`` times at ``qpm`` and the total length in seconds."""
+    """Note events of a pattern played ``repeats`` times at ``qpm`` and the total length in seconds.
+
+    Each hit sounds at its own velocity and at its step plus its offset (the pattern's feel, see
+    ``DrumPattern.offsets``); a hit played early on the very first step starts at 0, never before
+    (as in the MIDI export); in a later repeat it sounds just before that repeat's downbeat."""
     step = 60.0 / float(qpm) / STEPS_PER_QUARTER
     velocities = pattern.velocity_grid()
+    offsets = pattern.offset_grid()
     pitches = [pitches[0] for _, pitches in DRUM_CLASSES]
     steps, classes = np.nonzero(pattern.hits)
     events = []
     for rep in range(max(1, int(repeats))):
         offset = rep * pattern.num_steps
         for s, c in zip(steps.tolist(), classes.tolist(), strict=True):
-            events.append(NoteEvent((offset + s) * step, pitches[c], int(velocities[s, c]), step))
+            at = max(0.0, (offset + s + float(offsets[s, c])) * step)
+            events.append(NoteEvent(at, pitches[c], int(velocities[s, c]), step))
+    events.sort(key=lambda e: (e.time, e.pitch))
     return events, pattern.num_steps * max(1, int(repeats)) * step
 
 

@@ -226,11 +226,14 @@ def layer_for(velocity: int, layers: tuple[int, ...] = LAYERS) -> tuple[int, flo
 def mix_pattern(kit: DrumKit, pattern, qpm: float) -> np.ndarray:
     """What the browser looper plays for one pass of ``pattern`` at ``qpm``, mixed offline (float32
     mono at the kit's rate, tails kept): the kit's samples at each hit, velocity layers and gains,
-    hi-hat choke.  For tests and for comparing the looper with the WAV export."""
+    hi-hat choke, each hit at its step plus its offset (a hit played early on the first step starts at 0, as
+    in the looper's first pass).  For tests and for comparing the looper with the WAV export."""
     rate = kit.sample_rate
     step = 60.0 / float(qpm) / 4
     velocities = pattern.velocity_grid()
-    hits = sorted((int(round(t * step * rate)), int(t), int(c)) for t, c in zip(*np.nonzero(pattern.hits), strict=True))
+    offsets = pattern.offset_grid() if hasattr(pattern, "offset_grid") else np.zeros(pattern.hits.shape)
+    hits = sorted((int(round(max(0.0, (t + float(offsets[t, c])) * step) * rate)), int(t), int(c))
+                  for t, c in zip(*np.nonzero(pattern.hits), strict=True))
     ends = [start + len(kit.samples[c][layer_for(int(velocities[t, c]), kit.layers)[0]]) for start, t, c in hits]
     out = np.zeros(max(ends, default=0) + 1, dtype=np.float32)
     for i, (start, t, c) in enumerate(hits):

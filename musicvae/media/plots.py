@@ -1,7 +1,10 @@
 """Plotly piano rolls of drum grooves: a full roll, and compact mosaics for strips and grids.
 
 A roll is one heatmap trace (9 rows, kick at the bottom, one column per 16th step; silent cells
-are gaps, hits are coloured by velocity) with bar and beat lines as layout shapes.  A mosaic puts
+are gaps, hits are coloured by velocity) with bar and beat lines as layout shapes.  A groove with
+a feel of its own (``DrumPattern.offsets``: humanized, or an upload played by a drummer) gets one
+more trace: a thin tick on each hit where it is really played (x = step + offset), so a quantized
+groove (no ticks) and its humanized version can be compared by eye; the hover says the offset in ms.  A mosaic puts
 many compact rolls into a *single* heatmap (cells separated by blank rows/columns): an 11x11 grid
 is one trace instead of 121 subplots.
 
@@ -58,27 +61,59 @@ def _base_text(steps: int) -> np.ndarray:
     return text.astype(str)
 
 
-def _cells(pattern: DrumPattern) -> tuple[np.ndarray, np.ndarray]:
-    """z [9, steps] (velocity or NaN) and hover text [9, steps]."""
+def offset_ms(pattern: DrumPattern, qpm: float | None = None) -> np.ndarray:
+    """[T, 9] each hit's offset from its step in milliseconds at ``qpm`` (default: the pattern's own)."""
+    return pattern.offset_grid().astype(np.float64) * 60000.0 / float(qpm or pattern.qpm) / STEPS_PER_QUARTER
+
+
+def _cells(pattern: DrumPattern, qpm: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """z [9, steps] (velocity or NaN) and hover text [9, steps] (velocity, and the offset in ms when the
+    groove has offsets)."""
     velocities = pattern.velocity_grid().T.astype(float)  # [9, steps]
     hits = pattern.hits.T
     z = np.where(hits, velocities, np.nan)
-    suffix = np.where(hits, np.char.add("<br>velocity ", velocities.astype(int).astype(str)), "")
-    return z, np.char.add(_base_text(pattern.num_steps), suffix)
+    text = _base_text(pattern.num_steps).astype(object)  # only the hit cells get more (string ops per cell are slow)
+    rows, steps = np.nonzero(hits)
+    vel = velocities[rows, steps].astype(int).tolist()
+    if pattern.offsets is None:
+        for r, t, v in zip(rows.tolist(), steps.tolist(), vel, strict=True):
+            text[r, t] += f"<br>velocity {v}"
+    else:
+        ms = np.rint(offset_ms(pattern, qpm).T[rows, steps]).astype(int).tolist()
+        for r, t, v, m in zip(rows.tolist(), steps.tolist(), vel, ms, strict=True):
+            when = "late" if m > 0 else "early" if m < 0 else "on the grid"
+            text[r, t] += f"<br>velocity {v}<br>offset {m:+d} ms ({when})"
+    return z, text
+
+
+TICK_COLOR = "rgba(20,20,20,0.85)"
+
+
+def _feel_ticks(pattern: DrumPattern, height: int) -> dict:
+    """One thin vertical tick per hit at step + offset (where it is played), no hover of its own."""
+    steps, classes = np.nonzero(pattern.hits)
+    x = (steps + pattern.offset_grid()[steps, classes]).astype(np.float32)
+    row = max(6, int((height - 40) / NUM_CLASSES * 0.7))  # about 70% of a row tall
+    return {"type": "scatter", "mode": "markers", "x": _typed(x), "y": _typed(classes.astype(np.uint8)),
+            "marker": {"symbol": "line-ns", "size": row, "line": {"width": 2, "color": TICK_COLOR}},
+            "hoverinfo": "skip", "showlegend": False, "name": "played at"}
 
 
 def piano_roll(
     pattern: DrumPattern, title: str = "", height: int = 300, compact: bool = False, colorbar: bool = True,
-    editable: bool = False,
+    editable: bool = False, qpm: float | None = None,
 ) -> go.Figure:
     """The full roll: 9 labelled rows (kick at the bottom), every step, bar/beat lines, hover info.
+
+    A groove with offsets also gets a tick per hit where it is played (see the module doc); the
+    hover gives offsets in ms at ``qpm`` (default: the pattern's own tempo).
 
     ``editable``: an invisible marker on every cell takes clicks (heatmaps are not selectable);
     its customdata is (step, class), see :func:`roll_cell`.
 
     Rows are separated by the cells' gaps (no line shapes: each shape costs browser redraw time).
     """
-    z, text = _cells(pattern)
+    z, text = _cells(pattern, qpm)
     steps = pattern.num_steps
     played = pattern.velocity_grid()[pattern.hits]
     varied = played.size > 0 and int(played.min()) != int(played.max())  # one velocity: a scale says nothing
@@ -125,8 +160,9 @@ def piano_roll(
     }
     if title:  # plotly reads titles as HTML-like markup: a file name must stay text
         layout["title"] = {"text": html.escape(title, quote=False), "x": 0.01, "font": {"size": 13}}
+    feel = [_feel_ticks(pattern, height)] if pattern.offsets is not None and pattern.num_hits else []
     if not editable:
-        return _figure([heatmap], layout)
+        return _figure([heatmap, *feel], layout)
     steps_grid, classes = np.meshgrid(np.arange(steps), np.arange(NUM_CLASSES), indexing="ij")
     invisible = {"marker": {"opacity": 0}}
     targets = {
@@ -139,7 +175,7 @@ def piano_roll(
     layout.update({"clickmode": "event+select", "hovermode": "closest"})
     heatmap["hoverinfo"] = "skip"
     heatmap.pop("hovertemplate", None)
-    return _figure([heatmap, targets], layout)
+    return _figure([heatmap, *feel, targets], layout)
 
 
 def roll_cell(selection_points: list[dict]) -> tuple[int, int] | None:

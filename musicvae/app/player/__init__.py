@@ -56,11 +56,12 @@ def _component():
     return st.components.v2.component(COMPONENT_NAME, js=_source("looper.js"), css=_source("looper.css"))
 
 
-def _hits_array(pattern: Any) -> tuple[np.ndarray, np.ndarray | None]:
+def _hits_array(pattern: Any) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """``DrumPattern`` | hits [T, 9] (array, or lists of 0/1) | per-step lists of class indices
-    -> (bool hits [T, 9], the pattern's own velocities or None)."""
+    -> (bool hits [T, 9], the pattern's own velocities or None, its own offsets or None)."""
     if hasattr(pattern, "hits") and hasattr(pattern, "velocity_grid"):
-        return np.asarray(pattern.hits, dtype=bool), np.asarray(pattern.velocity_grid())
+        offsets = pattern.offset_grid() if getattr(pattern, "offsets", None) is not None else None
+        return np.asarray(pattern.hits, dtype=bool), np.asarray(pattern.velocity_grid()), offsets
     if not isinstance(pattern, np.ndarray):
         steps = [list(np.asarray(row).tolist()) for row in pattern]
         grid = bool(steps) and all(len(row) == NUM_CLASSES and set(row) <= {0, 1} for row in steps)
@@ -71,24 +72,26 @@ def _hits_array(pattern: Any) -> tuple[np.ndarray, np.ndarray | None]:
                     if not 0 <= int(c) < NUM_CLASSES:
                         raise ValueError(f"step {t}: drum class {c} is not in 0..{NUM_CLASSES - 1}")
                     array[t, int(c)] = True
-            return array, None
+            return array, None, None
         pattern = steps
     array = np.asarray(pattern)
     if array.ndim != 2 or array.shape[1] != NUM_CLASSES:
         raise ValueError(f"a groove is [steps, {NUM_CLASSES}] hits, got shape {array.shape}")
-    return array.astype(bool), None
+    return array.astype(bool), None, None
 
 
 def pattern_data(pattern: Any, velocities: Any = None, offsets: Any = None) -> dict:
     """The groove as the component takes it: ``{"id", "steps", "events": [[step, class, velocity, offset]]}``.
 
-    ``velocities`` and ``offsets`` are [T, 9] arrays (a ``DrumPattern`` brings its own velocities);
-    offsets are fractions of a 16th (clamped to +-0.5).  ``id`` hashes the events, so the same
+    ``velocities`` and ``offsets`` are [T, 9] arrays (a ``DrumPattern`` brings its own velocities and,
+    when it has them, its offsets: a humanized or uploaded groove plays with its feel); offsets are fractions of a 16th (clamped to +-0.5).  ``id`` hashes the events, so the same
     groove always has the same id and re-sending it changes nothing in the browser.
     """
-    hits, own_velocities = _hits_array(pattern)
+    hits, own_velocities, own_offsets = _hits_array(pattern)
     if velocities is None:
         velocities = own_velocities
+    if offsets is None:
+        offsets = own_offsets
     steps = int(hits.shape[0])
     if steps == 0:
         raise ValueError("a groove needs at least one step")

@@ -11,8 +11,8 @@
 // nothing restarts and nothing stops.
 //
 // For tests and measurements the singleton keeps ring buffers:
-//   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits, times}
-//              (times: the start time of each hit started, after offsets and clamping)
+//   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits, times, vels}
+//              (times: the start time of each hit started, after offsets and clamping; vels: its velocity)
 //   switches : {audioTime, perfTime, pos, from, to}         (a pending groove took over)
 //   arrivals : {perfTime, patternId, kind}                  (data reached the component)
 // and currentStep(), state(), level().
@@ -358,6 +358,7 @@ class Looper {
     }
     const dur = this.stepSeconds();
     const times = [];
+    const vels = [];
     let step = -1;
     if (this.pattern) {
       step = this.pos % this.pattern.steps;
@@ -365,11 +366,14 @@ class Looper {
       for (const [cls, vel, off] of this.pattern.events[step]) {
         // a hit pushed early never sounds before the loop started (nor in the past)
         const at = Math.max(time + off * dur, this.startTime, this.ctx.currentTime);
-        if (kit && this.hit(kit, cls, vel, at)) times.push(at);
+        if (kit && this.hit(kit, cls, vel, at)) {
+          times.push(at);
+          vels.push(vel);
+        }
       }
     }
     ring(this.log, { audioTime: time, step, pos: this.pos, patternId: this.pattern ? this.pattern.id : null, dur,
-      hits: times.length, times });
+      hits: times.length, times, vels });
     this.nextTime = time + dur;
     this.pos += 1;
   }

@@ -1,0 +1,143 @@
+"""Humanize: the grooves the models make, played with a drummer's dynamics and timing (issue 17).
+
+The categorical models decode hits on the grid at one velocity.  With the sidebar's "Humanize"
+switch on (``?humanize=1``), every groove a model makes in any mode (samples, steered grooves,
+interpolation steps, grid cells, the blend pad's grooves) goes through the groove model
+(``api.GrooveModel.humanize``, checkpoint ``groovae-hier_4bar_humanize``) before it is drawn,
+played by the looper and exported: the same hits, with velocities and offsets.  Grooves the user
+brought (uploads, presets, kept and edited grooves) keep their own feel: the modes call
+:func:`humanize` on model output only.
+
+The groove model is loaded once per process (``st.cache_resource``; a failure is cached too, so a
+broken checkpoint costs one attempt, not one per rerun) and humanized batches are cached by their
+hits, so a rerun costs nothing.  No model, or one that fails to load: the switch is disabled with
+a one-sentence reason and everything else works as before.  "Feel variation" (0 = the model's most
+likely performance) draws the groove model's z around it; "Another take" re-draws it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from musicvae.app import core
+from musicvae.pattern import STEPS_PER_BAR, DrumPattern
+
+log = logging.getLogger(__name__)
+GROOVE_MODEL = "groovae-hier_4bar_humanize"  # = api.DEFAULT_HUMANIZE_MODEL (kept here: no torch import early)
+DEFAULTS: dict[str, Any] = {"humanize": False, "feel_variation": 0.0, "feel_take": 0}
+HELP = ("Play the grooves the model makes like a drummer would: the groove model gives every hit a velocity and "
+        "a small push or drag off the grid (the hits stay the same). Your own grooves keep their feel.")
+
+
+@st.cache_resource(show_spinner="Loading the groove model ...")
+def _load(key: str, path: str) -> tuple[Any, str | None]:
+    """(GrooveModel, None) or (None, the reason in one sentence); one attempt per process and file."""
+    try:
+        import torch
+
+        from musicvae.api import GrooveModel
+
+        torch.set_num_threads(max(1, int(os.environ.get("MUSICVAE_TORCH_THREADS", "1"))))
+        model = GrooveModel.load(path)
+        model.humanize([DrumPattern.empty(1)])  # a humanize model at all? (and warm)
+        return model, None
+    except Exception as error:  # a broken or wrong checkpoint must not take the page down
+        log.exception("the groove model in %s could not be loaded", path)
+        return None, (f"Humanize is unavailable: the groove model `{GROOVE_MODEL}` could not be loaded "
+                      f"({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else 'no detail'}).")
+
+
+def groove_model() -> tuple[Any, str, str | None]:
+    """(model or None, its cache key, why there is none)."""
+    folder = core.model_dir(GROOVE_MODEL)
+    if folder is None:
+        return None, "", (f"Humanize needs the groove model `{GROOVE_MODEL}`, which is not installed in "
+                          f"`{core.checkpoints_root()}`.")
+    key = core.model_key(folder)
+    model, reason = _load(key, str(folder))
+    return model, key, reason
+
+
+def restore(qp, state) -> None:
+    """``?humanize=1&feel=0.3&take=2`` -> the switch, the variation and the take."""
+    state["humanize"] = qp.get("humanize") in ("1", "true", "yes")
+    state["feel_variation"] = core.parse_number(qp.get("feel"), float, 0.0, 1.0, state["feel_variation"])
+    state["feel_take"] = core.parse_number(qp.get("take"), int, 0, 9999, state["feel_take"])
+
+
+def url_params(state) -> dict[str, str]:
+    if not state.get("humanize"):
+        return {}
+    wanted = {"humanize": "1"}
+    if float(state.get("feel_variation", 0.0)) > 0:
+        wanted["feel"] = f"{float(state['feel_variation']):g}"
+        wanted["take"] = str(int(state.get("feel_take", 0)))
+    return wanted
+
+
+def _another_take() -> None:
+    st.session_state["feel_take"] = (int(st.session_state.get("feel_take", 0)) + 1) % 10000
+
+
+def sidebar_controls(present: bool) -> None:
+    """The "Humanize" switch (disabled, with the reason, when there is no groove model) and its variation."""
+    state = st.session_state
+    model, _, reason = groove_model()
+    if model is None:
+        state["humanize"] = False  # a link with ?humanize=1 opened where no groove model is installed
+    st.toggle("Humanize", key="humanize", disabled=model is None, help=HELP)
+    if reason:
+        st.caption(reason)
+    elif state["humanize"] and not present:
+        left, right = st.columns([3, 2], vertical_alignment="bottom")
+        left.slider("Feel variation", 0.0, 1.0, step=0.05, key="feel_variation",
+                    help="0: the groove model's most likely performance. Higher: each take plays it a bit "
+                         "differently.")
+        right.button("Another take", key="feel_take_btn", on_click=_another_take, width="stretch",
+                     disabled=float(state["feel_variation"]) <= 0, help="Re-draw the feel (with variation > 0).")
+
+
+def active() -> bool:
+    return bool(st.session_state.get("humanize")) and groove_model()[0] is not None
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _humanize(model_key: str, hits: bytes, steps: int, variation: float, take: int, _model) -> list[tuple]:
+    """(velocities, offsets) per groove of a batch of hit grids [N, steps, 9] (bytes)."""
+    grids = np.frombuffer(hits, dtype=bool).reshape(-1, steps, 9)
+    played = _model.humanize([DrumPattern(g) for g in grids], variation, take if variation > 0 else None)
+    return [(p.velocities, p.offsets) for p in played]
+
+
+def humanize(patterns: list[DrumPattern]) -> list[DrumPattern]:
+    """The model-made ``patterns`` played with feel when the switch is on (cached); unchanged otherwise.
+
+    Only whole-bar grooves of one length go to the model in one batch (the modes make exactly those);
+    anything else, or a failure, leaves the grooves as they are (a failure is logged and said once).
+    """
+    patterns = list(patterns)
+    if not patterns or not active():
+        return patterns
+    steps = patterns[0].num_steps
+    if steps % STEPS_PER_BAR or any(p.num_steps != steps for p in patterns):
+        return patterns
+    model, key, _ = groove_model()
+    state = st.session_state
+    variation = round(float(state.get("feel_variation", 0.0)), 3)
+    hits = np.stack([p.hits for p in patterns]).tobytes()
+    try:
+        played = _humanize(key, hits, steps, variation, int(state.get("feel_take", 0)), model)
+    except Exception as error:
+        log.exception("humanizing %d grooves failed", len(patterns))
+        st.caption(f"Humanize failed ({type(error).__name__}); the grooves play on the grid.")
+        return patterns
+    return [DrumPattern(p.hits, vel, p.qpm, p.source, off) for p, (vel, off) in zip(patterns, played, strict=True)]
+
+
+def humanize_one(pattern: DrumPattern) -> DrumPattern:
+    return humanize([pattern])[0]
