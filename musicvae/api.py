@@ -68,7 +68,8 @@ class TrainedModel:
 
     def __init__(self, model: MusicVAE, meta: dict, max_batch_size: int = 128) -> None:
         if model.hp.output != "categorical":
-            raise ValueError(f"{meta.get('config')} is a groove model (it humanizes grooves): use GrooveModel, or `musicvae generate --mode humanize`")
+            raise ValueError(f"{meta.get('config')} is a groove model (it humanizes grooves): use GrooveModel, "
+                             "or `musicvae generate --mode humanize`")
         self.model = model.eval()
         self.meta = meta
         self.max_batch_size = max_batch_size

@@ -140,7 +140,8 @@ def _humanize(args) -> int:
     velocities = played.velocity_grid()[played.hits]
     offsets_ms = np.abs(played.offset_grid()[played.hits]) * 60000.0 / args.qpm / 4
     print(f"{played.num_hits} hits kept; velocities {int(velocities.min())}-{int(velocities.max())} "
-          f"({np.unique(velocities).size} distinct); median |offset| {np.median(offsets_ms):.1f} ms at {args.qpm:g} qpm")
+          f"({np.unique(velocities).size} distinct); median |offset| {np.median(offsets_ms):.1f} ms "
+          f"at {args.qpm:g} qpm")
     return 0
 
 

@@ -27,7 +27,6 @@ def run(args) -> int:
     import torch
 
     from musicvae.evaluation.report import model_report
-
     from musicvae.training.checkpoint import read_meta, resolve_model_dir
 
     torch.set_num_threads(args.num_threads or os.cpu_count() or 1)
