@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from musicvae.app import core, ui
+from musicvae.app import core, feel, ui
 from musicvae.app.interpolate import clicked
 from musicvae.app.modes import (
     DECODE_SEED_OFFSET,
@@ -92,10 +92,10 @@ def _pad_grooves(ctx: ui.Context, corners: list[DrumPattern]) -> tuple[DrumPatte
     key = core.model_key(ctx.pick.path)
     if state.get("grid_source") == "path" and state.get("grid_path"):
         points = tuple((round(x, 2), round(y, 2)) for x, y in resample(state["grid_path"], PATH_BARS))
-        queue = _blend(key, codes, points, *args)
+        queue = feel.humanize(_blend(key, codes, points, *args))  # with feel when the switch is on
         return queue[0], f"the drawn path ({PATH_BARS} grooves, one per bar)", list(queue)
     x, y = (round(float(v), 2) for v in state.get("grid_puck") or (0.5, 0.5))
-    return _blend(key, codes, ((x, y),), *args)[0], f"puck at {x:.2f} across, {y:.2f} down", None
+    return feel.humanize(_blend(key, codes, ((x, y),), *args))[0], f"puck at {x:.2f} across, {y:.2f} down", None
 
 
 def _edit_corner(i: int, key: str, items: dict) -> str:
@@ -167,10 +167,13 @@ def grid_ui(ctx: ui.Context) -> None:
         codes = encode_mu(ctx, corners).astype(np.float32).tobytes()
         patterns = list(_grid(core.model_key(ctx.pick.path), hits, codes, n, float(state["temperature"]),
                               int(state["seed"]) + DECODE_SEED_OFFSET, ctx.model))
+        timer.mark(f"decode {n * n}")
+        if feel.active():  # every cell played with feel (one cached batch); real corners keep their own
+            patterns = feel.humanize(patterns)
+            timer.mark(f"humanize {n * n}")
         if state["real_corners"]:
             for corner, index in zip(corners, (0, n - 1, n * (n - 1), n * n - 1), strict=True):
                 patterns[index] = corner
-        timer.mark(f"decode {n * n}")
     hit = clicked("grid_chart", n, "_grid_click")
     if hit is not None:
         state["grid_row"], state["grid_col"] = hit // n + 1, hit % n + 1

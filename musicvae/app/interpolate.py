@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from musicvae.app import core, ui
+from musicvae.app import core, feel, ui
 from musicvae.app.modes import (
     DECODE_SEED_OFFSET,
     _grids,
     _morph_wav,
+    _off,
     _vel,
     _zip_button,
     closeness,
@@ -105,10 +106,13 @@ def interpolate_ui(ctx: ui.Context) -> None:
     patterns, recon = _interpolate(core.model_key(ctx.pick.path), hits, steps, state["method"], temperature,
                                    seed + DECODE_SEED_OFFSET, refining(),
                                    "even" if state["even_steps"] else "uniform", ctx.model)
+    timer.mark("encode + decode")
+    if feel.active():  # the model's steps, played with feel; real ends keep the grooves' own
+        patterns = feel.humanize(patterns)
+        timer.mark("humanize")
     patterns = list(patterns)
     if state["real_ends"]:
         patterns[0], patterns[-1] = a, b
-    timer.mark("encode + decode")
     if not ctx.present:
         score_a, score_b = core.reconstruction_scores(a, recon[0]), core.reconstruction_scores(b, recon[1])
         st.caption(f"Endpoint reconstruction (greedy): A {100 * score_a['step_accuracy']:.0f}% of steps exact, "
@@ -160,6 +164,7 @@ def _morph_download(ctx: ui.Context, patterns: list[DrumPattern], steps: int) ->
     if ui.get_synth()[0] is None:
         return
     hits, vels, qpm = tuple(p.hits.tobytes() for p in patterns), tuple(_vel(p) for p in patterns), ctx.qpm
+    offs = tuple(_off(p) for p in patterns)
     st.download_button(f"⬇ WAV of the whole morph ({steps} × 4 bars at {qpm} qpm, one after another)",
-                       lambda: _morph_wav(hits, vels, qpm), "musicvae-morph.wav", "audio/wav", key="morph_wav",
+                       lambda: _morph_wav(hits, vels, qpm, offs), "musicvae-morph.wav", "audio/wav", key="morph_wav",
                        on_click="ignore")

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import streamlit as st
 
-from musicvae.app import core, ui
+from musicvae.app import core, feel, ui
 from musicvae.app.modes import DECODE_SEED_OFFSET, closeness, encode_mu, temperature_and_seed
 from musicvae.app.stage import Stage, follow
 from musicvae.pattern import DrumPattern
@@ -219,6 +219,9 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
     decode_seed = seed + DECODE_SEED_OFFSET
     pattern = decode_steered(ctx.model, model_key, z0, alphas, directions, temperature, decode_seed)
     timer.mark("decode")
+    if feel.active():  # the steered groove, played with feel
+        pattern = feel.humanize_one(pattern)
+        timer.mark("humanize")
     label = ", ".join(f"{options[k].split(' (')[0]} {a:+.1f}" for k, a in alphas.items() if a) or "no offsets"
     stage.offer("latent", f"steered groove ({label})", pattern)  # the looper first, then the rolls
     if base is not None:

@@ -11,7 +11,7 @@ import logging
 import numpy as np
 import streamlit as st
 
-from musicvae.app import core, ui
+from musicvae.app import core, feel, ui
 from musicvae.app.stage import Stage
 from musicvae.media.audio import AudioError
 from musicvae.pattern import NUM_CLASSES, DrumPattern
@@ -150,6 +150,9 @@ def sample_ui(ctx: ui.Context) -> None:
         patterns = _sample(core.model_key(ctx.pick.path), n, temperature, seed, ctx.model)
         titles = [f"sample {i + 1} (seed {seed})" for i in range(n)]
     timer.mark("decode")
+    if ctx.model is not None and feel.active():  # the model's grooves, played with feel (presets keep theirs)
+        patterns = feel.humanize(patterns)
+        timer.mark("humanize")
     for i, pattern in enumerate(patterns):  # the looper gets its groove before the rolls are drawn
         stage.offer(f"sample_{i}", titles[i], pattern)
     if state["similar_on"] and ctx.model is not None:
@@ -180,13 +183,20 @@ def _vel(pattern: DrumPattern) -> bytes | None:
     return None if pattern.velocities is None else pattern.velocities.tobytes()
 
 
+def _off(pattern: DrumPattern) -> bytes | None:
+    return None if pattern.offsets is None else pattern.offsets.tobytes()
+
+
 @st.cache_data(max_entries=4, show_spinner=False)  # up to ~6 MB each
-def _morph_wav(hits: tuple[bytes, ...], velocities: tuple[bytes | None, ...], qpm: int) -> bytes:
+def _morph_wav(hits: tuple[bytes, ...], velocities: tuple[bytes | None, ...], qpm: int,
+               offsets: tuple[bytes | None, ...] | None = None) -> bytes:
     from musicvae.media.audio import render_sequence
 
+    offsets = offsets or (None,) * len(hits)
     patterns = [DrumPattern(np.frombuffer(h, dtype=bool).reshape(-1, NUM_CLASSES),
-                            None if v is None else np.frombuffer(v, dtype=np.uint8).reshape(-1, NUM_CLASSES))
-                for h, v in zip(hits, velocities, strict=True)]
+                            None if v is None else np.frombuffer(v, dtype=np.uint8).reshape(-1, NUM_CLASSES),
+                            offsets=None if o is None else np.frombuffer(o, dtype=np.float32).reshape(-1, NUM_CLASSES))
+                for h, v, o in zip(hits, velocities, offsets, strict=True)]
     return render_sequence(patterns, qpm, synth=ui.get_synth()[0])
 
 

@@ -84,8 +84,9 @@ def pattern_data(pattern: Any, velocities: Any = None, offsets: Any = None) -> d
     """The groove as the component takes it: ``{"id", "steps", "events": [[step, class, velocity, offset]]}``.
 
     ``velocities`` and ``offsets`` are [T, 9] arrays (a ``DrumPattern`` brings its own velocities and,
-    when it has them, its offsets: a humanized or uploaded groove plays with its feel); offsets are fractions of a 16th (clamped to +-0.5).  ``id`` hashes the events, so the same
-    groove always has the same id and re-sending it changes nothing in the browser.
+    when it has them, its offsets: a humanized or uploaded groove plays with its feel); offsets are
+    fractions of a 16th (clamped to +-0.5).  ``id`` hashes the events, so the same groove always has
+    the same id and re-sending it changes nothing in the browser (new velocities or offsets: a new id).
     """
     hits, own_velocities, own_offsets = _hits_array(pattern)
     if velocities is None:
