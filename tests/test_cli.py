@@ -189,3 +189,47 @@ def test_generate_reads_the_drum_channel_it_is_told(trained_run, tmp_path):
     done = musicvae(*args, "--drum_channel", "1", "--output_dir", tmp_path / "yes")
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "yes").glob("*.mid"))) == 3
+
+
+@pytest.fixture(scope="module")
+def groove_run(trained_run) -> Path:
+    """A tiny humanize model trained for a few steps on the module's prepared data."""
+    result = musicvae("train", "--config", "tiny-groovae_4bar_humanize", "--run_dir", trained_run / "groove",
+                      "--examples_path", trained_run / "data", "--num_steps", "20", "--num_threads", "1",
+                      "--hparams", "learning_rate=0.01")
+    assert result.returncode == 0, result.stderr
+    return trained_run / "groove"
+
+
+def test_generate_humanize_writes_quantized_and_humanized(groove_run, trained_run, gmd, tmp_path):
+    out = tmp_path / "out"
+    result = musicvae("generate", "--mode", "humanize", "--checkpoint", groove_run / "checkpoints" / "step-00000020",
+                      "--input_midi_1", gmd / GROOVE_138, "--output_dir", out)
+    assert result.returncode == 0, result.stderr
+    stem = Path(GROOVE_138).stem
+    quantized = pretty_midi.PrettyMIDI(str(out / f"{stem}_quantized.mid")).instruments[0].notes
+    humanized = pretty_midi.PrettyMIDI(str(out / f"{stem}_humanized.mid")).instruments[0].notes
+    assert {n.velocity for n in quantized} == {80}
+    assert len({n.velocity for n in humanized}) > 1
+    step = 60 / 120 / 4
+    on_grid = [abs(n.start / step - round(n.start / step)) < 1e-3 for n in humanized]
+    assert not all(on_grid) and min(n.start for n in humanized) >= 0
+    assert sorted((round(n.start / step), n.pitch) for n in humanized) == \
+        sorted((round(n.start / step), n.pitch) for n in quantized)  # the same notes, played
+    assert "hits kept" in result.stdout
+    # --humanize on sample: the categorical model's grooves, played by the groove model
+    result = musicvae("generate", "--run_dir", trained_run / "run", "--mode", "sample", "--num_outputs", "2",
+                      "--humanize", "--humanize_checkpoint", groove_run, "--output_dir", tmp_path / "s", "--seed", "2",
+                      "--temperature", "1.0")  # an untrained decoder at T=1 plays many hits
+    assert result.returncode == 0, result.stderr
+    notes = pretty_midi.PrettyMIDI(str(sorted((tmp_path / "s").glob("*.mid"))[0])).instruments[0].notes
+    assert len(notes) > 8 and len({n.velocity for n in notes}) > 1
+
+
+def test_generate_humanize_errors_are_one_line(groove_run, trained_run, tmp_path):
+    result = musicvae("generate", "--mode", "humanize", "--checkpoint", groove_run, "--output_dir", tmp_path)
+    assert result.returncode != 0 and "needs --input_midi_1" in result.stderr
+    result = musicvae("generate", "--mode", "sample", "--checkpoint", groove_run / "checkpoints" / "step-00000020",
+                      "--output_dir", tmp_path)
+    assert result.returncode != 0 and "groove model" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
