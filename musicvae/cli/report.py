@@ -33,7 +33,7 @@ def run(args) -> int:
     if read_meta(resolve_model_dir(args.checkpoint))["hparams"].get("output") == "groove":
         from musicvae.evaluation.groove import humanize_report
 
-        result = humanize_report(args.checkpoint, args.examples_path, args.split)
+        result = humanize_report(args.checkpoint, args.examples_path, args.split, gmd_root=args.gmd_root)
     else:
         result = model_report(args.checkpoint, args.examples_path, args.split, args.num_samples,
                               gmd_root=args.gmd_root)

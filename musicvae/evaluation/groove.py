@@ -161,7 +161,23 @@ def humanize_feel(model, hits: np.ndarray, qpm: np.ndarray) -> Feel:
                 np.stack([p.offset_grid() for p in played]))
 
 
-def humanize_report(checkpoint, data_dir, split: str = "test", seed: int = 0, train_subset: int = 1768) -> dict:
+def humanize_probe(model, gmd_root) -> dict:
+    """The CI regression guard's figure: velocity MAE of the humanized probe windows (deterministic)."""
+    from pathlib import Path
+
+    from musicvae.evaluation.report import PROBE_FILE, PROBE_WINDOWS
+    from musicvae.midi.parse import file_windows
+
+    windows = [w for _, w in file_windows((Path(gmd_root) / PROBE_FILE).read_bytes())[:PROBE_WINDOWS]]
+    played = model.humanize([w.quantized() for w in windows])
+    truth = np.stack([w.velocity_grid() for w in windows]).astype(np.float64)
+    mask = np.stack([w.hits for w in windows])
+    mae = float(np.abs(np.stack([p.velocity_grid() for p in played]) - truth)[mask].mean())
+    return {"file": PROBE_FILE, "windows": len(windows), "velocity_mae": round(mae, 3)}
+
+
+def humanize_report(checkpoint, data_dir, split: str = "test", seed: int = 0, train_subset: int = 1768,
+                    gmd_root=None) -> dict:
     """The model card figures of a humanize model: the model and every baseline scored on ``split``, the
     same figures on a fixed training subset (the generalisation gap), and the teacher-forced losses."""
     import torch
@@ -189,7 +205,9 @@ def humanize_report(checkpoint, data_dir, split: str = "test", seed: int = 0, tr
     losses = evaluate_grooves(model.model, reference.groove_frames(), seed=seed, qpm=reference.qpm)
     at_120 = methods["model"]
     distinct = [np.unique(at_120.velocities[i][at_120.hits[i]]).size for i in range(len(at_120.hits))]
+    probe = {"regression_probe": humanize_probe(model, gmd_root)} if gmd_root is not None else {}
     return {
+        **probe,
         "config": model.name, "step": model.meta["step"], "split": split, "windows": len(reference),
         "scores": scores,
         "real": {"velocity_std": round(float(truth.velocities[truth.hits].std()), 2),
