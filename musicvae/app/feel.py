@@ -94,12 +94,11 @@ def sidebar_controls(present: bool) -> None:
     if reason:
         st.caption(reason)
     elif state["humanize"] and not present:
-        left, right = st.columns([3, 2], vertical_alignment="bottom")
-        left.slider("Feel variation", 0.0, 1.0, step=0.05, key="feel_variation",
-                    help="0: the groove model's most likely performance. Higher: each take plays it a bit "
-                         "differently.")
-        right.button("Another take", key="feel_take_btn", on_click=_another_take, width="stretch",
-                     disabled=float(state["feel_variation"]) <= 0, help="Re-draw the feel (with variation > 0).")
+        st.slider("Feel variation", 0.0, 1.0, step=0.05, key="feel_variation",
+                  help="0: the groove model's most likely performance. Higher: each take plays it a bit differently.")
+        if float(state["feel_variation"]) > 0:
+            st.button("🎲 Another take", key="feel_take_btn", on_click=_another_take,
+                      help="The same grooves, played once more by the groove model (another draw of its z).")
 
 
 def active() -> bool:

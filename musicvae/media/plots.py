@@ -86,16 +86,16 @@ def _cells(pattern: DrumPattern, qpm: float | None = None) -> tuple[np.ndarray, 
     return z, text
 
 
-TICK_COLOR = "rgba(20,20,20,0.85)"
+TICK_COLOR = "rgba(20,20,20,0.7)"
 
 
 def _feel_ticks(pattern: DrumPattern, height: int) -> dict:
     """One thin vertical tick per hit at step + offset (where it is played), no hover of its own."""
     steps, classes = np.nonzero(pattern.hits)
     x = (steps + pattern.offset_grid()[steps, classes]).astype(np.float32)
-    row = max(6, int((height - 40) / NUM_CLASSES * 0.7))  # about 70% of a row tall
+    row = max(6, int((height - 40) / NUM_CLASSES * 0.6))  # about 60% of a row tall, 1 px wide: the cell shows
     return {"type": "scatter", "mode": "markers", "x": _typed(x), "y": _typed(classes.astype(np.uint8)),
-            "marker": {"symbol": "line-ns", "size": row, "line": {"width": 2, "color": TICK_COLOR}},
+            "marker": {"symbol": "line-ns", "size": row, "line": {"width": 1, "color": TICK_COLOR}},
             "hoverinfo": "skip", "showlegend": False, "name": "played at"}
 
 

@@ -1,0 +1,112 @@
+"""The Humanize switch in a real browser (issue 17): the running loop takes the humanized groove at the
+next bar without stopping, and what it schedules then has the groove model's velocities and offsets.
+
+Debian's chromium driven by Playwright against ``streamlit run`` (as ``tests/test_browser.py``), with
+the tiny models of ``test_app`` and the tiny groove model of ``test_app_feel``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_app_feel import build_feel_models  # noqa: E402
+from test_browser import (  # noqa: E402
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TIMEOUT_MS,
+    check_heard,
+    press_play,
+    settle,
+    start_server,
+    switches,
+    wait_player,
+    wait_switch,
+)
+from test_player_browser import looper_log  # noqa: E402
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    pytest.importorskip("playwright")
+    models = build_feel_models(tmp_path_factory.getbasetemp())
+    from streamlit_server import free_port
+
+    port = free_port()
+    env = dict(os.environ, MUSICVAE_CHECKPOINTS_DIR=str(models))
+    ARTIFACTS.mkdir(exist_ok=True)
+    process = start_server(port, env, ARTIFACTS / "streamlit-feel.log")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")  # module: this Playwright is gone before another test module starts its own
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        yield page
+        browser.close()
+        assert not errors, errors
+
+
+def played(data: dict, pattern_id: str) -> tuple[set[int], list[float]]:
+    """(velocities, offsets in seconds) of the hits the loop scheduled for one groove."""
+    entries = [e for e in data["log"] if e["patternId"] == pattern_id and e["hits"] and e["step"] > 0]
+    return ({v for e in entries for v in e["vels"]},
+            [t - e["audioTime"] for e in entries for t in e["times"]])
+
+
+def flip_humanize(page, on: bool) -> dict:
+    """Click the sidebar switch; returns the looper's log once the new groove plays."""
+    before = switches(page)
+    page.locator('[data-testid="stSidebar"]').get_by_text("Humanize", exact=True).click()
+    page.wait_for_function(f"() => location.search.includes('humanize=1') === {str(on).lower()}",
+                           timeout=TIMEOUT_MS)
+    wait_switch(page, before)
+    page.wait_for_timeout(2500)  # a bar and more of the new groove
+    return looper_log(page)
+
+
+def test_humanize_switch_keeps_the_loop_running_and_plays_the_feel(page, server):
+    page.goto(server + "/?mode=sample")
+    wait_player(page)
+    settle(page)
+    press_play(page)
+    page.wait_for_timeout(1000)
+    quantized = looper_log(page)["state"]["patternId"]
+
+    data = flip_humanize(page, True)
+    switch = data["switches"][-1]
+    assert switch["from"] == quantized and switch["pos"] % 16 == 0  # taken over at a bar line
+    velocities, offsets = played(data, switch["to"])
+    assert len(velocities) > 3 and max(abs(o) for o in offsets) > 1e-3  # the groove model's dynamics and timing
+    assert played(data, quantized)[0] == {80} and max(abs(o) for o in played(data, quantized)[1]) < 1e-6
+    check_heard(page)  # one unbroken loop since play: no restart, no gap, no stop, sound out
+    settle(page)
+    page.locator(".st-key-roll_sample_0").screenshot(path=str(ARTIFACTS / "humanized_roll.png"))
+
+    data = flip_humanize(page, False)  # and back: the same loop, the grid again
+    assert data["switches"][-1]["to"] == quantized
+    check_heard(page)
+    assert [e["kind"] for e in data["events"] if e["kind"] in ("play", "stop")] == ["play"]
