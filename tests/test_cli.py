@@ -226,6 +226,16 @@ def test_generate_humanize_writes_quantized_and_humanized(groove_run, trained_ru
     assert len(notes) > 8 and len({n.velocity for n in notes}) > 1
 
 
+def test_eval_of_a_groove_model_reports_its_figures(groove_run, trained_run):
+    result = musicvae("train", "--config", "tiny-groovae_4bar_humanize", "--run_dir", groove_run, "--mode", "eval",
+                      "--examples_path", trained_run / "data", "--eval_split", "test")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["examples"] == 13 and metrics["hit_f1"] == 1.0
+    for key in ("velocity_mae", "timing_mae_ms", "hits_loss", "velocities_loss", "offsets_loss", "kl_bits"):
+        assert key in metrics
+
+
 def test_generate_humanize_errors_are_one_line(groove_run, trained_run, tmp_path):
     result = musicvae("generate", "--mode", "humanize", "--checkpoint", groove_run, "--output_dir", tmp_path)
     assert result.returncode != 0 and "needs --input_midi_1" in result.stderr

@@ -49,12 +49,15 @@ def run(args) -> int:
     if args.mode == "eval":
         from musicvae.data.storage import load_split
         from musicvae.training.checkpoint import load_model
-        from musicvae.training.evaluation import evaluate
+        from musicvae.training.evaluation import evaluate, evaluate_grooves
 
         model, meta = load_model(args.run_dir)
         split = load_split(data_dir, args.eval_split)
-        result = {"config": meta["config"], "step": meta["step"], "split": args.eval_split,
-                  **evaluate(model, split.tokens, batch_size=256)}
+        if model.hp.output == "groove":
+            figures = evaluate_grooves(model, split.groove_frames(), batch_size=256, qpm=split.qpm)
+        else:
+            figures = evaluate(model, split.tokens, batch_size=256)
+        result = {"config": meta["config"], "step": meta["step"], "split": args.eval_split, **figures}
         print(json.dumps(result))
         return 0
     from musicvae.training.loop import train
