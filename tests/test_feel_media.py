@@ -96,6 +96,8 @@ def test_roll_ticks_show_offsets_only_for_grooves_with_a_feel():
     offsets[4, 1] = -0.1
     played = DrumPattern(hits, np.where(hits, 70, 0), offsets=offsets)
     assert len(plots.piano_roll(quantized).data) == 1  # as before: one heatmap, no ticks
+    on_grid = DrumPattern(hits, np.where(hits, 70, 0), offsets=np.zeros(hits.shape))  # e.g. a quantized MIDI file
+    assert len(plots.piano_roll(on_grid).data) == 1 and "offset" not in str(plots.piano_roll(on_grid).data[0].text)
     assert "offset" not in str(np.asarray(plots.piano_roll(quantized).data[0].text).tolist())
     figure = plots.piano_roll(played, qpm=100)
     heatmap, ticks = figure.data
@@ -118,4 +120,6 @@ def test_describe_says_how_a_groove_is_played():
     played = DrumPattern(hits, np.where(hits, 40, 0), offsets=np.where(hits, 0.2, 0.0))
     played.velocities[8, 1] = 110
     played.offsets[0, 0] = -0.1
-    assert core.describe(played, 120) == "2 hits: kick 1, snare 1 · played: velocity 40-110, timing -12..+25 ms"
+    assert core.describe(played, 120) == "2 hits: kick 1, snare 1 · played: velocity 40-110, -12 to +25 ms off the grid"
+    played.offsets[:] = 0
+    assert core.describe(played, 120) == "2 hits: kick 1, snare 1 · played: velocity 40-110"

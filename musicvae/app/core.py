@@ -160,7 +160,7 @@ def reconstruction_scores(truth: DrumPattern, guess: DrumPattern) -> dict[str, f
 
 def describe(pattern: DrumPattern, qpm: float | None = None) -> str:
     """'58 hits: kick 12, snare 8, ...' (the busiest instruments first), and how it is played when the
-    groove has a feel of its own: '· played: velocity 31-112, timing -18..+22 ms' (ms at ``qpm``)."""
+    groove has a feel of its own: '· played: velocity 31-112, -18 to +22 ms off the grid' (ms at ``qpm``)."""
     from musicvae.pattern import CLASS_NAMES, STEPS_PER_QUARTER
 
     counts = pattern.hits.sum(axis=0)
@@ -170,7 +170,7 @@ def describe(pattern: DrumPattern, qpm: float | None = None) -> str:
         return text
     vel = pattern.velocity_grid()[pattern.hits]
     ms = pattern.offset_grid()[pattern.hits] * 60000.0 / float(qpm or pattern.qpm) / STEPS_PER_QUARTER
-    timing = f", timing {ms.min():+.0f}..{ms.max():+.0f} ms" if pattern.offsets is not None else ""
+    timing = f", {ms.min():+.0f} to {ms.max():+.0f} ms off the grid" if np.any(ms != 0) else ""
     return text + f" · played: velocity {int(vel.min())}-{int(vel.max())}{timing}"
 
 

@@ -119,7 +119,8 @@ def _edit_corner(i: int, key: str, items: dict) -> str:
     velocities = None if pattern.velocities is None else pattern.velocities.copy()
     if velocities is not None and hits[step, cls] and velocities[step, cls] == 0:
         velocities[step, cls] = 80
-    edited = DrumPattern(hits, velocities, pattern.qpm)
+    offsets = None if pattern.offsets is None else np.where(hits, pattern.offsets, 0.0)  # a new hit: on the grid
+    edited = DrumPattern(hits, velocities, pattern.qpm, offsets=offsets)
     edited.source = pattern.source
     name = f"edit:{i}"
     base = label.removeprefix("✎ ").removesuffix(" (edited)")
@@ -229,7 +230,7 @@ def grid_ui(ctx: ui.Context) -> None:
         with columns[i]:
             stage.show(corners[i], f"corner_src_{i}", f"{name}: {labels[i]}", height=int(ctx.roll_height * 0.55),
                        downloads=False, colorbar=False, editable=ctx.model is not None,
-                       caption=f"{core.describe(corners[i])} · click a cell to add or remove a hit")
+                       caption=f"{core.describe(corners[i], ctx.qpm)} · click a cell to add or remove a hit")
     if ctx.model is not None:
         closeness(ctx, [(f"the {name} corner", c) for name, c in zip(NAMES, corners, strict=True)])
         ui.link_notice(corner_keys, items)

@@ -66,16 +66,21 @@ def offset_ms(pattern: DrumPattern, qpm: float | None = None) -> np.ndarray:
     return pattern.offset_grid().astype(np.float64) * 60000.0 / float(qpm or pattern.qpm) / STEPS_PER_QUARTER
 
 
+def has_timing(pattern: DrumPattern) -> bool:
+    """Whether some hit of the groove is played off the grid (offsets that are all 0 say nothing)."""
+    return pattern.offsets is not None and bool(np.any(pattern.offset_grid() != 0))
+
+
 def _cells(pattern: DrumPattern, qpm: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """z [9, steps] (velocity or NaN) and hover text [9, steps] (velocity, and the offset in ms when the
-    groove has offsets)."""
+    groove is played off the grid)."""
     velocities = pattern.velocity_grid().T.astype(float)  # [9, steps]
     hits = pattern.hits.T
     z = np.where(hits, velocities, np.nan)
     text = _base_text(pattern.num_steps).astype(object)  # only the hit cells get more (string ops per cell are slow)
     rows, steps = np.nonzero(hits)
     vel = velocities[rows, steps].astype(int).tolist()
-    if pattern.offsets is None:
+    if not has_timing(pattern):
         for r, t, v in zip(rows.tolist(), steps.tolist(), vel, strict=True):
             text[r, t] += f"<br>velocity {v}"
     else:
@@ -105,7 +110,7 @@ def piano_roll(
 ) -> go.Figure:
     """The full roll: 9 labelled rows (kick at the bottom), every step, bar/beat lines, hover info.
 
-    A groove with offsets also gets a tick per hit where it is played (see the module doc); the
+    A groove played off the grid also gets a tick per hit where it is played (see the module doc); the
     hover gives offsets in ms at ``qpm`` (default: the pattern's own tempo).
 
     ``editable``: an invisible marker on every cell takes clicks (heatmaps are not selectable);
@@ -160,7 +165,7 @@ def piano_roll(
     }
     if title:  # plotly reads titles as HTML-like markup: a file name must stay text
         layout["title"] = {"text": html.escape(title, quote=False), "x": 0.01, "font": {"size": 13}}
-    feel = [_feel_ticks(pattern, height)] if pattern.offsets is not None and pattern.num_hits else []
+    feel = [_feel_ticks(pattern, height)] if has_timing(pattern) else []
     if not editable:
         return _figure([heatmap, *feel], layout)
     steps_grid, classes = np.meshgrid(np.arange(steps), np.arange(NUM_CLASSES), indexing="ij")
