@@ -166,3 +166,39 @@ def test_humanize_reaches_the_pad_the_drawn_path_and_the_walked_morph(app):
     run_ok(at)
     steps = playing(at)["queue"]["patterns"]
     assert all(any(e[3] for e in groove["events"]) for groove in steps)  # every step of the walk, with feel
+
+
+def test_latent_prefetch_humanizes_the_next_step_too():
+    """With Humanize on, the sliders' background thread also plays the next step's groove with feel
+    (through feel.play_one's thread-safe cache), so a step-by-step move finds it ready."""
+    import numpy as np
+
+    from musicvae.app import feel
+    from musicvae.app import latent as app_latent
+    from musicvae.pattern import NUM_CLASSES, DrumPattern
+
+    class Model:
+        def decode(self, z, temperature, seed):
+            hits = np.zeros((64, NUM_CLASSES), dtype=bool)
+            hits[int(round(float(z[0, 0]) * 10)) % 64, 0] = True
+            return [DrumPattern(hits)]
+
+    class Groove:
+        calls = 0
+
+        def humanize(self, patterns, variation=0.0, seed=None):
+            Groove.calls += 1
+            return [DrumPattern(p.hits, np.where(p.hits, 99, 0), offsets=np.where(p.hits, 0.25, 0.0)) for p in patterns]
+
+    played = feel.Feel(Groove(), "fake-groove", 0.0, 0)
+    app_latent._prefetcher.clear()
+    app_latent._DECODED.clear()
+    z0 = np.zeros(4, np.float32)
+    app_latent.prefetch(Model(), "fake-model", z0, {"z:0": 0.0}, "z:0", 1.0, None, 0.5, 1, played)
+    app_latent._prefetcher().submit(lambda: None).result()  # one worker, first in first out: both jobs are done
+    assert Groove.calls == 2  # the step ahead and the step back
+    ahead = app_latent._DECODED[app_latent._key("fake-model", z0, {"z:0": 0.1}, 0.5, 1)]
+    shown = feel.humanize_one(ahead, played)  # what the page does when the slider gets there
+    assert Groove.calls == 2 and shown.same_hits(ahead) and shown.velocity_grid()[shown.hits].tolist() == [99]
+    assert feel.humanize_one(ahead, None) is ahead  # switch off: as decoded
+    app_latent._prefetcher.clear()

@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -101,8 +104,52 @@ def sidebar_controls(present: bool) -> None:
                       help="The same grooves, played once more by the groove model (another draw of its z).")
 
 
+@dataclass(frozen=True)
+class Feel:
+    """What humanizing needs, read once in the script thread (the latent prefetch thread takes it along)."""
+
+    model: Any
+    key: str
+    variation: float
+    take: int
+
+
+def current() -> Feel | None:
+    """The switch's settings when it is on and a groove model is there; None otherwise."""
+    if not st.session_state.get("humanize"):
+        return None
+    model, key, _ = groove_model()
+    if model is None:
+        return None
+    state = st.session_state
+    return Feel(model, key, round(float(state.get("feel_variation", 0.0)), 3), int(state.get("feel_take", 0)))
+
+
 def active() -> bool:
-    return bool(st.session_state.get("humanize")) and groove_model()[0] is not None
+    return current() is not None
+
+
+MAX_SINGLES = 512
+_SINGLES: OrderedDict[tuple, tuple] = OrderedDict()
+_SINGLES_LOCK = threading.Lock()
+
+
+def play_one(feel: Feel, pattern: DrumPattern) -> DrumPattern:
+    """One groove with feel through a small thread-safe LRU: the latent sliders' prefetch thread (where
+    ``st.cache_data`` has no page) humanizes the next step's groove too, so a slider step finds it ready."""
+    key = (feel.key, pattern.hits.tobytes(), pattern.num_steps, feel.variation, feel.take)
+    with _SINGLES_LOCK:
+        found = _SINGLES.get(key)
+        if found is not None:
+            _SINGLES.move_to_end(key)
+    if found is None:
+        played = feel.model.humanize([pattern], feel.variation, feel.take if feel.variation > 0 else None)[0]
+        found = (played.velocities, played.offsets)
+        with _SINGLES_LOCK:
+            _SINGLES[key] = found
+            while len(_SINGLES) > MAX_SINGLES:
+                _SINGLES.popitem(last=False)
+    return DrumPattern(pattern.hits, found[0], pattern.qpm, pattern.source, found[1])
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -120,23 +167,32 @@ def humanize(patterns: list[DrumPattern]) -> list[DrumPattern]:
     anything else, or a failure, leaves the grooves as they are (a failure is logged and said once).
     """
     patterns = list(patterns)
-    if not patterns or not active():
+    feel = current() if patterns else None
+    if feel is None:
         return patterns
     steps = patterns[0].num_steps
     if steps % STEPS_PER_BAR or any(p.num_steps != steps for p in patterns):
         return patterns
-    model, key, _ = groove_model()
-    state = st.session_state
-    variation = round(float(state.get("feel_variation", 0.0)), 3)
     hits = np.stack([p.hits for p in patterns]).tobytes()
     try:
-        played = _humanize(key, hits, steps, variation, int(state.get("feel_take", 0)), model)
+        played = _humanize(feel.key, hits, steps, feel.variation, feel.take, feel.model)
     except Exception as error:
-        log.exception("humanizing %d grooves failed", len(patterns))
-        st.caption(f"Humanize failed ({type(error).__name__}); the grooves play on the grid.")
+        _failed(error, len(patterns))
         return patterns
     return [DrumPattern(p.hits, vel, p.qpm, p.source, off) for p, (vel, off) in zip(patterns, played, strict=True)]
 
 
-def humanize_one(pattern: DrumPattern) -> DrumPattern:
-    return humanize([pattern])[0]
+def humanize_one(pattern: DrumPattern, feel: Feel | None = None) -> DrumPattern:
+    """One model-made groove with feel (``feel``: :func:`current`, read once per run), through :func:`play_one`."""
+    if feel is None or pattern.num_steps % STEPS_PER_BAR:
+        return pattern
+    try:
+        return play_one(feel, pattern)
+    except Exception as error:
+        _failed(error, 1)
+        return pattern
+
+
+def _failed(error: Exception, count: int) -> None:
+    log.exception("humanizing %d grooves failed", count)
+    st.caption(f"Humanize failed ({type(error).__name__}); the grooves play on the grid.")

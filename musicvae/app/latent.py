@@ -72,9 +72,11 @@ def decode_steered(model, model_key: str, z0, alphas: dict[str, float], directio
     return pattern
 
 
-def _prefetch_job(key: tuple, args: tuple) -> None:
+def _prefetch_job(key: tuple, args: tuple, played: feel.Feel | None = None) -> None:
     try:
-        decode_steered(*args)
+        pattern = decode_steered(*args)
+        if played is not None:  # Humanize is on: the next step's groove with feel, too
+            feel.play_one(played, pattern)
     except Exception:  # a guess that failed costs nothing, but must not vanish silently
         log.exception("prefetching a steered groove failed")
     finally:
@@ -83,7 +85,7 @@ def _prefetch_job(key: tuple, args: tuple) -> None:
 
 
 def prefetch(model, model_key: str, z0, alphas: dict[str, float], moved: str | None, direction: float, directions,
-             temperature: float, seed: int) -> None:
+             temperature: float, seed: int, played: feel.Feel | None = None) -> None:
     """Decode the next step of the slider just moved (then the step back) in the background."""
     if moved is None:
         return
@@ -97,7 +99,7 @@ def prefetch(model, model_key: str, z0, alphas: dict[str, float], moved: str | N
             if key in _DECODED or key in _PENDING or len(_PENDING) >= MAX_PENDING:
                 continue
             _PENDING.add(key)
-        _prefetcher().submit(_prefetch_job, key, (model, model_key, z0, nearby, directions, temperature, seed))
+        _prefetcher().submit(_prefetch_job, key, (model, model_key, z0, nearby, directions, temperature, seed), played)
 
 
 def _reset_latent() -> None:
@@ -219,8 +221,9 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
     decode_seed = seed + DECODE_SEED_OFFSET
     pattern = decode_steered(ctx.model, model_key, z0, alphas, directions, temperature, decode_seed)
     timer.mark("decode")
-    if feel.active():  # the steered groove, played with feel
-        pattern = feel.humanize_one(pattern)
+    played = feel.current()
+    if played is not None:  # the steered groove, played with feel
+        pattern = feel.humanize_one(pattern, played)
         timer.mark("humanize")
     label = ", ".join(f"{options[k].split(' (')[0]} {a:+.1f}" for k, a in alphas.items() if a) or "no offsets"
     stage.offer("latent", f"steered groove ({label})", pattern)  # the looper first, then the rolls
@@ -236,7 +239,7 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
         closeness(ctx, [("its hits", base)])
     if not ctx.present:
         attribute_panel(ctx, z0, alphas, directions, pattern)
-    prefetch(ctx.model, model_key, z0, alphas, moved, direction, directions, temperature, decode_seed)
+    prefetch(ctx.model, model_key, z0, alphas, moved, direction, directions, temperature, decode_seed, played)
     timer.show(ctx)
     ui.sync_url()
 
