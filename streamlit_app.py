@@ -4,7 +4,8 @@ Sample, steer, interpolate and blend 4-bar drum grooves with a hierarchical Musi
 as piano rolls, hear them through FluidSynth, bring your own MIDI and take the results home.
 The logic lives in ``musicvae/app/core.py``; widgets in ``musicvae/app/ui.py``, one looper per
 screen in ``musicvae/app/stage.py``, the modes in ``modes.py`` (Sample), ``interpolate.py``,
-``grid.py`` and ``latent.py``.
+``grid.py`` and ``latent.py``; ``feel.py`` the "Humanize" switch (the groove model plays the
+model's grooves with velocities and microtiming).
 """
 
 from __future__ import annotations

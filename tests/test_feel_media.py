@@ -123,3 +123,18 @@ def test_describe_says_how_a_groove_is_played():
     assert core.describe(played, 120) == "2 hits: kick 1, snare 1 · played: velocity 40-110, -12 to +25 ms off the grid"
     played.offsets[:] = 0
     assert core.describe(played, 120) == "2 hits: kick 1, snare 1 · played: velocity 40-110"
+
+
+def test_the_apps_wav_exports_carry_the_feel(synth):
+    """The app's cached WAV download and the whole-morph WAV play each hit at its offset."""
+    from musicvae.app import modes, ui
+
+    late, on_grid = one_hit(4, 0.4), one_hit(4, 0.0)
+    played, rate = audio.decode_wav(ui.wav_bytes(late, QPM))
+    plain, _ = audio.decode_wav(ui.wav_bytes(on_grid, QPM))
+    assert onset(played, rate) - onset(plain, rate) == pytest.approx(0.4 * STEP, abs=0.004)
+    morph, _ = audio.decode_wav(modes._morph_wav((on_grid.hits.tobytes(), late.hits.tobytes()),
+                                                 (modes._vel(on_grid), modes._vel(late)), int(QPM),
+                                                 (modes._off(on_grid), modes._off(late))))
+    second = morph[int(16 * STEP * rate):]  # the late groove, after the first one's 16 steps
+    assert onset(second, rate) - onset(plain, rate) == pytest.approx(0.4 * STEP, abs=0.004)
