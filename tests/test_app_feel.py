@@ -192,13 +192,15 @@ def test_latent_prefetch_humanizes_the_next_step_too():
 
     played = feel.Feel(Groove(), "fake-groove", 0.0, 0)
     app_latent._prefetcher.clear()
-    app_latent._DECODED.clear()
     z0 = np.zeros(4, np.float32)
-    app_latent.prefetch(Model(), "fake-model", z0, {"z:0": 0.0}, "z:0", 1.0, None, 0.5, 1, played)
+    app_latent.prefetch(Model(), "fake-feel-model", z0, {"z:0": 0.0}, "z:0", 1.0, None, 0.5, 1, played)
     app_latent._prefetcher().submit(lambda: None).result()  # one worker, first in first out: both jobs are done
     assert Groove.calls == 2  # the step ahead and the step back
-    ahead = app_latent._DECODED[app_latent._key("fake-model", z0, {"z:0": 0.1}, 0.5, 1)]
+    ahead = app_latent._DECODED[app_latent._key("fake-feel-model", z0, {"z:0": 0.1}, 0.5, 1)]
     shown = feel.humanize_one(ahead, played)  # what the page does when the slider gets there
     assert Groove.calls == 2 and shown.same_hits(ahead) and shown.velocity_grid()[shown.hits].tolist() == [99]
     assert feel.humanize_one(ahead, None) is ahead  # switch off: as decoded
     app_latent._prefetcher.clear()
+    for key in [k for k in app_latent._DECODED if k[0] == "fake-feel-model"]:  # leave no trace for other tests
+        del app_latent._DECODED[key]
+    feel._SINGLES.clear()
