@@ -3,6 +3,12 @@
 The grid (left) and the chosen cell's roll (right) share one screen; a click on a cell or the
 arrow keys move the cell, and the looper takes the new groove at the next bar.  Each corner has
 its own roll and play toggle below; corner labels frame the grid.
+
+Every cell's groove (humanized when that is on: the very grooves the cells play) goes to the looper
+once as its bank (keys ``"cell:<row>,<col>"``): the browser switches on the arrow key, the click on a
+cell or the puck's move (to the nearest cell) before the rerun, which then confirms with the same
+groove and tag (``"cell:r,c"``, ``"puck:x,y"``); the puck's exact decode replaces the nearest cell's
+groove when it arrives.
 """
 
 from __future__ import annotations
@@ -40,6 +46,15 @@ def _grid(model_key: str, hits: bytes, codes: bytes, n: int, temperature: float,
 def _command(command: str) -> None:
     state = st.session_state
     n = int(state["grid_n"])
+    if command.startswith("cell:"):  # the browser already plays this cell (from its bank)
+        try:
+            row, col = (int(v) for v in command[5:].split(","))
+        except ValueError:
+            return
+        state["grid_row"], state["grid_col"] = min(max(row, 1), n), min(max(col, 1), n)
+        state["grid_source"] = "cell"
+        follow("grid", MAIN)
+        return
     dr, dc = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}.get(command, (0, 0))
     if dr or dc:
         state["grid_row"] = min(max(int(state["grid_row"]) + dr, 1), n)
@@ -187,12 +202,18 @@ def grid_ui(ctx: ui.Context) -> None:
     title = f"grid cell row {state['grid_row']}, column {state['grid_col']}"
     labels = [_corner_label(items, k) for k in corner_keys]
     main, queue = patterns[cell], None
+    tag = f"cell:{state['grid_row']},{state['grid_col']}"
     if ctx.model is not None and state.get("grid_source") in ("puck", "path"):
         main, title, queue = _pad_grooves(ctx, corners)
+        x, y = (float(v) for v in state.get("grid_puck") or (0.5, 0.5))
+        tag = "path" if queue else f"puck:{x:.3f},{y:.3f}"  # as the pad announced it to the looper
     stage.offer(MAIN, title, main)  # the looper gets its groove before the grid is drawn
     for i, name in enumerate(NAMES):
         stage.offer(f"corner_src_{i}", f"{name}: {labels[i]}", corners[i])
-    stage.mount(_command, queue)
+    bank = {f"cell:{i // n + 1},{i % n + 1}": p for i, p in enumerate(patterns)} if len(patterns) == n * n else None
+    nav = {"n": n, "row": int(state["grid_row"]), "col": int(state["grid_col"]), "chart": "grid_chart",
+           "roll": f"roll_{MAIN}"}
+    stage.mount(_command, queue, bank=bank, nav=nav, tag=tag)
     left, middle, right = st.columns([5, 3, 5])
     with left:
         top = st.columns(2)

@@ -5,6 +5,12 @@ position (x right, y down, both 0..1) every ~120 ms while it moves and once on r
 ``draw=True`` a drag draws a path instead, reported on release as up to 64 points.  The app turns a
 position into z (bilinear mix of the corners' codes), decodes it and hands it to the looper; a path
 is resampled to one groove per bar and handed to the looper as a queue (see ``player.looper``).
+
+While the puck moves, the pad also tells the looper in the browser (``window.__musicvaeLooper.puck``)
+where it is: the looper switches at once to the banked groove of the nearest grid cell (the Grid
+sends every cell's groove as the looper's bank), and each position sent to Python is announced
+(``expectTag("puck:x,y")``, x and y with 3 decimals as sent) so that the server's exact decode for the
+latest position replaces it when it arrives, and answers for older positions are not taken.
 """
 
 from __future__ import annotations
@@ -46,12 +52,20 @@ export default function (component) {
         Math.min(1, Math.max(0, (e.clientY - r.top) / r.height))];
     };
     let last = 0, points = [];
+    const looper = () => window.__musicvaeLooper;
+    const follow = (p) => { const l = looper(); if (l && l.puck) l.puck(p[0], p[1]); };  // the nearest banked cell, now
+    const sendPos = (p) => {
+      const x = +p[0].toFixed(3), y = +p[1].toFixed(3);
+      const l = looper();
+      if (l && l.expectTag) l.expectTag("puck:" + x.toFixed(3) + "," + y.toFixed(3));
+      root.__send("pos", [x, y]);
+    };
     root.addEventListener("pointerdown", (e) => {
       root.__dragging = true;
       root.setPointerCapture(e.pointerId);
       const p = at(e);
       points = [p];
-      if (!root.__draw) place(p[0], p[1]);
+      if (!root.__draw) { place(p[0], p[1]); follow(p); }
     });
     root.addEventListener("pointermove", (e) => {
       if (!root.__dragging) return;
@@ -61,8 +75,9 @@ export default function (component) {
         line.setAttribute("points", points.map((q) => (q[0] * 100) + "," + (q[1] * 100)).join(" "));
       } else {
         place(p[0], p[1]);
+        follow(p);
         const now = performance.now();
-        if (now - last > 120) { last = now; root.__send("pos", [+p[0].toFixed(3), +p[1].toFixed(3)]); }
+        if (now - last > 120) { last = now; sendPos(p); }
       }
     });
     root.addEventListener("pointerup", (e) => {
@@ -75,7 +90,8 @@ export default function (component) {
         root.__send("path", kept.map((q) => [+q[0].toFixed(3), +q[1].toFixed(3)]));
       } else {
         place(p[0], p[1]);
-        root.__send("pos", [+p[0].toFixed(3), +p[1].toFixed(3)]);
+        follow(p);
+        sendPos(p);
       }
     });
   }

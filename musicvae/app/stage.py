@@ -8,7 +8,9 @@ the MIDI/WAV downloads) and calls :meth:`Stage.mount` as soon as its grooves are
 beat).  What plays is a key per mode (``playsel_<mode>`` in the session state): a roll's play toggle
 sets it, a mode's main control (a grid click, a strip click, a slider) sets it back to its main
 groove.  Keys from the browser (N, arrows) reach the mode's ``on_command`` as a callback, before
-the rerun they cause, so the new groove is drawn and sent in that same run.
+the rerun they cause, so the new groove is drawn and sent in that same run.  A mode whose grooves
+are all decoded (the Grid) hands the looper a ``bank`` of them, so the browser switches on the input
+event and the rerun only confirms (see :mod:`musicvae.app.player`).
 """
 
 from __future__ import annotations
@@ -62,8 +64,12 @@ class Stage:
         self.offer(key, title, pattern)
         ui.show_groove(self.ctx, pattern, key, title, play=lambda where: self.play_toggle(key, where), **kwargs)
 
-    def mount(self, on_command: Callable[[str], None] | None = None, queue: list[DrumPattern] | None = None) -> None:
-        """The looper in the slot, playing the chosen groove (the main one when that is gone)."""
+    def mount(self, on_command: Callable[[str], None] | None = None, queue: list[DrumPattern] | None = None,
+              bank: dict[str, DrumPattern] | None = None, nav: dict | None = None, tag: str | None = None) -> None:
+        """The looper in the slot, playing the chosen groove (the main one when that is gone).
+
+        ``bank``/``nav``/``tag``: see :func:`musicvae.app.player.looper`; ``tag`` names the main groove
+        (a play toggle's groove is tagged ``"play:<key>"``)."""
         state = st.session_state
         key = self.chosen if self.chosen in self.grooves else self.main
         if key not in self.grooves:
@@ -73,11 +79,13 @@ class Stage:
         state[f"playsel_{self.mode}"] = key
         title, pattern = self.grooves[key]
         with self.slot:
-            mount_looper(self.ctx, pattern, title, f"roll_{key}", on_command, queue if key == self.main else None)
+            mount_looper(self.ctx, pattern, title, f"roll_{key}", on_command, queue if key == self.main else None,
+                         bank=bank, nav=nav, tag=(tag if key == self.main else f"play:{key}") if bank else None)
 
 
 def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
-                 on_command: Callable[[str], None] | None, queue: list[DrumPattern] | None = None) -> None:
+                 on_command: Callable[[str], None] | None, queue: list[DrumPattern] | None = None,
+                 bank: dict[str, DrumPattern] | None = None, nav: dict | None = None, tag: str | None = None) -> None:
     from musicvae.app.player import looper
     from musicvae.media.audio import AudioError
     from musicvae.media.drumkit import KitError
@@ -94,4 +102,4 @@ def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
     state = st.session_state
     looper(pattern, float(state.get("qpm", ctx.qpm)), key=LOOPER_KEY, switch_at=state.get("switch_at", "bar"),
            label=f"♪ {title}" if title else "", kit=kit, on_command=on_command, roll="" if queue else roll,
-           queue=queue)
+           queue=queue, bank=bank, nav=nav, tag=tag)

@@ -30,6 +30,8 @@ COMPONENT_NAME = "musicvae_looper"
 SWITCH_AT = ("bar", "beat")
 MAX_OFFSET = 0.5  # per-hit timing offsets, in fractions of a 16th step
 _SOURCES: dict[str, str] = {}
+_BANKS: dict[str, dict] = {}  # content digest -> bank payload (the grooves' JSON is built once)
+_BANK_CACHE = 16
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,34 @@ def pattern_data(pattern: Any, velocities: Any = None, offsets: Any = None) -> d
     return {"id": digest, "steps": steps, "events": events}
 
 
+def bank_data(bank: dict[str, Any]) -> dict:
+    """The bank as the component takes it: ``{"id", "patterns": {key: pattern_data}}``.
+
+    ``id`` hashes the keys and the grooves' ids, so the same bank always has the same id.  The payload
+    is kept per content (hits, velocities, offsets), so a rerun with the same grooves costs a digest,
+    not a JSON build of every groove."""
+    digest = hashlib.sha1()
+    for name, groove in bank.items():
+        digest.update(str(name).encode() + b"\0")
+        if hasattr(groove, "hits") and hasattr(groove, "velocity_grid"):
+            for array in (groove.hits, groove.velocity_grid(), groove.offset_grid()):
+                array = np.ascontiguousarray(array)
+                digest.update(f"{array.dtype}{array.shape}".encode())
+                digest.update(array.tobytes())
+        else:
+            digest.update(json.dumps(np.asarray(groove).tolist()).encode())
+    key = digest.hexdigest()
+    payload = _BANKS.get(key)
+    if payload is None:
+        patterns = {str(name): pattern_data(groove) for name, groove in bank.items()}
+        ids = json.dumps([[name, data["id"]] for name, data in patterns.items()])
+        payload = {"id": hashlib.sha1(ids.encode()).hexdigest()[:12], "patterns": patterns}
+        while len(_BANKS) >= _BANK_CACHE:
+            _BANKS.pop(next(iter(_BANKS)))
+        _BANKS[key] = payload
+    return payload
+
+
 def looper(
     pattern: Any,
     qpm: float = DEFAULT_QPM,
@@ -125,6 +155,9 @@ def looper(
     on_command: Any = None,
     roll: str = "",
     queue: Any = None,
+    bank: dict[str, Any] | None = None,
+    nav: dict | None = None,
+    tag: str | None = None,
 ) -> LooperState:
     """Mount the looping player with ``pattern`` as the groove; returns what the browser reported.
 
@@ -137,6 +170,12 @@ def looper(
     roll of this groove; the browser moves a playhead over it (``.st-key-<roll>``).  ``queue``: a list
     of grooves the loop follows one per bar (bar k plays bar k of groove k, round and round) until a
     run without a queue; ``pattern`` is then what plays when the queue ends.
+    ``bank``: ``{key: groove}`` the browser may switch to on an input event before the rerun (sent
+    once per content, see :func:`bank_data`); ``nav``: ``{"n", "row", "col", "chart", "roll"}`` for the
+    Grid (bank keys ``"cell:<row>,<col>"``, 1-based: the arrow keys move the cell and send
+    ``command="cell:<row>,<col>"``, a click on the plotly chart ``.st-key-<chart>`` switches to its
+    cell, the blend pad's puck to the nearest cell); ``tag``: what the server plays (``"cell:2,3"``,
+    ``"puck:0.300,0.800"``...), matched against the browser's local switches.
     Raises the audio module's ``AudioError`` / ``drumkit.KitError`` when no drum kit can be made.
     """
     import streamlit as st
@@ -161,6 +200,18 @@ def looper(
         "roll": str(roll),
         "queue": None,
     }
+    if bank:
+        payload = bank_data(bank)
+        sent_key = f"_{key}_bank_sent"
+        asked = previous.get("bank_missing") if isinstance(previous, dict) else None
+        resend = asked == payload["id"] and st.session_state.get(f"_{key}_bank_resent") != asked
+        if resend:
+            st.session_state[f"_{key}_bank_resent"] = asked
+        data["bank_id"] = payload["id"]
+        data["bank"] = payload if resend or st.session_state.get(sent_key) != payload["id"] else None
+        st.session_state[sent_key] = payload["id"]
+        data["nav"] = dict(nav) if nav else None
+    data["tag"] = None if tag is None else str(tag)
     if queue:
         grooves = [pattern_data(p) for p in queue]
         data["queue"] = {"id": hashlib.sha1(",".join(g["id"] for g in grooves).encode()).hexdigest()[:12],
@@ -168,10 +219,11 @@ def looper(
     result = _component()(
         key=key,
         data=data,
-        default={"playing": False, "kit": None},
+        default={"playing": False, "kit": None, "bank_missing": None},
         on_playing_change=_ignore,
         on_kit_change=_ignore,
         on_command_change=_ignore if on_command is None else (lambda: _dispatch(key, on_command)),
+        on_bank_missing_change=_ignore,
         height="content",
     )
     return LooperState(

@@ -10,14 +10,25 @@
 // tempo change need not wait for the look-ahead; the step counter and the clock run on, so
 // nothing restarts and nothing stops.
 //
+// A bank (every cell of the Grid, sent once per content) lets the browser switch on the input event
+// itself: an arrow key, a click on the grid chart or the blend pad's puck picks the banked groove at
+// once (it waits as "pending" like any other), and the command still goes to Python.  Each switch made
+// here is remembered by the tag the server will answer with ("cell:2,3", "puck:0.300,0.800"); data
+// carrying an older tag than the latest local switch is a rerun answering an older input and is not
+// taken (no flicker back), the latest tag confirms (the same groove: nothing changes), and a tag the
+// browser never asked for is the server deciding otherwise: it wins.
+//
 // For tests and measurements the singleton keeps ring buffers:
 //   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits, times, vels}
 //              (times: the start time of each hit started, after offsets and clamping; vels: its velocity)
 //   switches : {audioTime, perfTime, pos, from, to}         (a pending groove took over)
-//   arrivals : {perfTime, patternId, kind}                  (data reached the component)
+//   arrivals : {perfTime, patternId, kind, source, tag}     (a groove reached the player: source "server",
+//              or "bank" for a local switch on an input event; kind immediate/pending/cancel/queue)
+//   answers  : {perfTime, tag, patternId, verdict}          (server data matched against local switches:
+//              verdict "confirm", "stale" (not taken) or "override")
 // and currentStep(), state(), level().
 
-const VERSION = 5;
+const VERSION = 6;
 const LOOKAHEAD = 1.0; // seconds scheduled ahead of the audio clock: a busy page's main thread may stall this long
 const MAX_LOOKAHEAD = 2.0; // a page that stalls longer earns more, up to this
 const SAFETY = 0.04; // a rewind never touches what starts sooner than this
@@ -28,6 +39,8 @@ const STEPS_PER_BAR = 16;
 const STEPS_PER_BEAT = 4;
 const HATS = new Set([2, 3]); // closed and open hi-hat share FluidSynth's exclusive class: one cuts the other
 const OPEN_HAT = 3;
+const EXPECT_MS = 6000; // a local switch the server has not answered within this long is forgotten
+const BANKS_KEPT = 6;
 
 function ring(array, entry) {
   array.push(entry);
@@ -85,6 +98,16 @@ class Looper {
     this.log = [];
     this.switches = [];
     this.arrivals = [];
+    this.answers = [];
+    this.banks = new Map(); // id -> Map(key -> compiled groove)
+    this.bankId = null;
+    this.bankAsked = new Set();
+    this.nav = null; // {n, row, col, chart, roll}: the Grid's cells as bank keys "cell:r,c"
+    this.cell = null; // [row, col] the browser believes is chosen (moved at once by keys and clicks)
+    this.tag = null; // what the server last said it plays
+    this.expect = []; // [{tag, at}] local switches not answered yet, oldest first (tag null: not sent yet)
+    this.switchAt = "bar";
+    this.onChartClick = null;
     this.events = []; // play/stop/resync
     this.views = new Set();
     this.host = null; // the latest mounted instance: {setStateValue, setTriggerValue, keyboard}
@@ -169,11 +192,22 @@ class Looper {
         host.setStateValue("kit", null);
       }
     }
+    this.switchAt = data.switch_at === "beat" ? "beat" : "bar";
+    this.receiveBank(data, host);
+    const tag = typeof data.tag === "string" ? data.tag : null;
+    const stale = this.answer(tag, data.pattern && data.pattern.id, now);
+    if (stale) { // a rerun answering an older input: what the browser picked since stays
+      if (data.autoplay && !this.playing && !this.autoplayed) { this.autoplayed = true; this.play(); }
+      this.render();
+      return;
+    }
+    this.tag = tag;
+    if (this.nav && !this.expect.length) this.cell = [this.nav.row | 0, this.nav.col | 0];
     const queue = data.queue;
     if (queue && Array.isArray(queue.patterns) && queue.patterns.length) {
       if (!this.queue || this.queue.id !== queue.id) { // a path: one groove per bar, in a loop
         this.queue = { id: String(queue.id), patterns: queue.patterns.map((p) => this.compile(p)), startBar: null };
-        ring(this.arrivals, { perfTime: now, patternId: "queue:" + queue.id, kind: "queue" });
+        ring(this.arrivals, { perfTime: now, patternId: "queue:" + queue.id, kind: "queue", source: "server", tag });
         this.rewind(STEPS_PER_BAR);
       }
     } else if (this.queue) {
@@ -181,33 +215,167 @@ class Looper {
     }
     const pattern = data.pattern;
     if (pattern && Array.isArray(pattern.events) && pattern.steps > 0) {
-      const switchAt = data.switch_at === "beat" ? "beat" : "bar";
       const roll = typeof data.roll === "string" ? data.roll : "";
-      if (this.pattern && pattern.id === this.pattern.id) {
-        this.pattern.roll = roll; // the same groove, shown in another roll
-        if (this.pending) ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "cancel" });
-        this.pending = null; // back to what plays: drop the queued groove
-      } else if (this.pending && this.pending.pattern.id === pattern.id && this.pending.at === switchAt) {
-        this.pending.pattern.roll = roll;
-      } else {
-        const compiled = this.compile(pattern);
-        compiled.roll = roll;
-        if (!this.pattern || !this.playing) {
-          this.pattern = compiled;
-          this.pending = null;
-          ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "immediate" });
-        } else {
-          this.pending = { pattern: compiled, at: switchAt };
-          this.rewind(switchAt === "beat" ? STEPS_PER_BEAT : STEPS_PER_BAR);
-          ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "pending" });
-        }
-      }
+      this.take(pattern, roll, "server", tag, now);
     }
     if (data.autoplay && !this.playing && !this.autoplayed) {
       this.autoplayed = true;
       this.play();
     }
     this.render();
+  }
+
+  // The groove that plays next: the same one (nothing changes), the one already waiting, or a new one
+  // that waits for the next bar (beat) line.  ``pattern``: the data from Python, or a compiled groove.
+  take(pattern, roll, source, tag, now) {
+    const switchAt = this.switchAt;
+    if (this.pattern && pattern.id === this.pattern.id) {
+      this.pattern.roll = roll; // the same groove, shown in another roll
+      if (this.pending) ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "cancel", source, tag });
+      this.pending = null; // back to what plays: drop the queued groove
+    } else if (this.pending && this.pending.pattern.id === pattern.id && this.pending.at === switchAt) {
+      this.pending.pattern.roll = roll;
+    } else {
+      const compiled = pattern.compiled ? { ...pattern } : this.compile(pattern);
+      compiled.roll = roll;
+      if (!this.pattern || !this.playing) {
+        this.pattern = compiled;
+        this.pending = null;
+        ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "immediate", source, tag });
+      } else {
+        this.pending = { pattern: compiled, at: switchAt };
+        this.rewind(switchAt === "beat" ? STEPS_PER_BEAT : STEPS_PER_BAR);
+        ring(this.arrivals, { perfTime: now, patternId: pattern.id, kind: "pending", source, tag });
+      }
+    }
+  }
+
+  // -- the bank: switching on the input event, before the rerun ---------------------------------
+  receiveBank(data, host) {
+    const bank = data.bank;
+    if (bank && bank.id && bank.patterns && !this.banks.has(bank.id)) {
+      const grooves = new Map();
+      for (const [key, pattern] of Object.entries(bank.patterns)) {
+        if (pattern && Array.isArray(pattern.events) && pattern.steps > 0) grooves.set(key, this.compile(pattern));
+      }
+      this.banks.set(String(bank.id), grooves);
+      while (this.banks.size > BANKS_KEPT) this.banks.delete(this.banks.keys().next().value);
+    }
+    this.bankId = typeof data.bank_id === "string" ? data.bank_id : null;
+    this.nav = this.bankId && data.nav && data.nav.n > 0 ? data.nav : null;
+    if (this.bankId && !this.banks.has(this.bankId) && !this.bankAsked.has(this.bankId)) {
+      this.bankAsked.add(this.bankId); // Python believes we hold it (e.g. a reconnect): ask once
+      try { host.setStateValue("bank_missing", this.bankId); } catch (error) { /* unmounted */ }
+    }
+    this.wireChart();
+  }
+
+  banked(key) {
+    const grooves = this.bankId ? this.banks.get(this.bankId) : null;
+    return (grooves && grooves.get(key)) || null;
+  }
+
+  // Server data against the local switches not answered yet: true when it answers an older input.
+  answer(tag, patternId, now) {
+    if (!this.expect.length) return false;
+    if (now - this.expect[this.expect.length - 1].at > EXPECT_MS) this.expect = []; // never answered
+    const index = tag === null ? -1 : this.expect.findLastIndex((e) => e.tag === tag);
+    let verdict;
+    if (!this.expect.length) verdict = "override";
+    else if (index >= 0 && index < this.expect.length - 1) {
+      this.expect.splice(0, index); // what came before it is answered too
+      verdict = "stale";
+    } else {
+      verdict = index >= 0 ? "confirm" : "override";
+      this.expect = [];
+    }
+    ring(this.answers, { perfTime: now, tag, patternId, verdict });
+    return verdict === "stale";
+  }
+
+  // The browser switches to the banked groove ``key`` now; ``tag`` is what the server will answer
+  // with (null: not sent yet, see expectTag).  Returns false when the bank does not hold it.
+  switchLocal(key, tag, source) {
+    const groove = this.banked(key);
+    if (!groove) return false;
+    const now = performance.now();
+    if (!this.expect.length) this.expect.push({ tag: this.tag, at: now }); // what the server said before
+    const last = this.expect[this.expect.length - 1];
+    if (last.tag === tag && (tag !== null || this.expect.length > 1)) last.at = now; // the same answer awaited
+    else this.expect.push({ tag, at: now });
+    if (this.queue) this.queue = null; // a path stops when a cell is picked
+    const roll = this.nav && typeof this.nav.roll === "string" ? this.nav.roll : "";
+    this.take(groove, roll, source, tag, now);
+    this.render();
+    return true;
+  }
+
+  // The next server answer for this input will carry ``tag`` (the pad sends its position).
+  expectTag(tag) {
+    const now = performance.now();
+    const last = this.expect[this.expect.length - 1];
+    if ((this.expect.length > 1 && last.tag === null) || (last && last.tag === tag)) {
+      last.tag = tag;
+      last.at = now;
+    } else if (this.expect.length) {
+      this.expect.push({ tag, at: now });
+    }
+  }
+
+  moveCell(dr, dc) {
+    if (!this.nav || !this.cell) return null;
+    const n = this.nav.n | 0;
+    const row = Math.min(n, Math.max(1, this.cell[0] + dr));
+    const col = Math.min(n, Math.max(1, this.cell[1] + dc));
+    return this.pickCell(row, col, "bank") ? `cell:${row},${col}` : null;
+  }
+
+  pickCell(row, col, source) {
+    const tag = `cell:${row},${col}`;
+    if (!this.switchLocal(tag, tag, source)) return false;
+    this.cell = [row, col];
+    return true;
+  }
+
+  // The blend pad's puck at (x across, y down): the nearest cell of the grid, at once.
+  puck(x, y) {
+    if (!this.nav) return false;
+    const n = this.nav.n | 0;
+    const col = Math.round(Math.min(1, Math.max(0, x)) * (n - 1)) + 1;
+    const row = Math.round(Math.min(1, Math.max(0, y)) * (n - 1)) + 1;
+    const key = `cell:${row},${col}`;
+    const groove = this.banked(key);
+    if (!groove) return false;
+    const next = this.pending ? this.pending.pattern : this.pattern;
+    if (next && next.id === groove.id && this.expect.length) return true; // already there
+    return this.switchLocal(key, null, "bank");
+  }
+
+  // A click on a cell of the grid chart (plotly_click on its click targets, customdata [row, col, index]).
+  wireChart() {
+    if (!this.nav || !this.nav.chart || this.onChartClick) return;
+    this.onChartClick = (event) => {
+      const nav = this.nav;
+      if (!nav || !nav.chart) return;
+      const holder = event.target && event.target.closest && event.target.closest(".st-key-" + CSS.escape(nav.chart));
+      const plot = holder && holder.querySelector(".js-plotly-plot");
+      if (!plot || plot.__mvBank || typeof plot.on !== "function") return;
+      plot.__mvBank = true; // plotly's own click event: the point Streamlit's selection will hold
+      plot.on("plotly_click", (click) => {
+        if (!this.nav) return;
+        for (const point of (click && click.points) || []) {
+          const custom = point.customdata;
+          const row = custom && (Array.isArray(custom) ? custom[0] : custom["0"]);
+          const col = custom && (Array.isArray(custom) ? custom[1] : custom["1"]);
+          if (row > 0 && col > 0) {
+            this.pickCell(row | 0, col | 0, "bank");
+            return;
+          }
+        }
+      });
+    };
+    // wired on the first pointer down over the chart: plotly's click event comes after it
+    document.addEventListener("pointerdown", this.onChartClick, true);
   }
 
   compile(pattern) {
@@ -217,7 +385,7 @@ class Looper {
       const offset = Math.max(-0.5, Math.min(0.5, Number(off) || 0));
       events[step].push([cls | 0, Math.max(1, Math.min(127, vel | 0)), offset]);
     }
-    return { id: String(pattern.id), steps: pattern.steps | 0, events };
+    return { id: String(pattern.id), steps: pattern.steps | 0, events, compiled: true };
   }
 
   // -- transport ---------------------------------------------------------------------------
@@ -546,7 +714,10 @@ class Looper {
       this.send("new");
     } else if (arrows[event.key]) {
       event.preventDefault();
-      this.send(arrows[event.key]);
+      const moves = { left: [0, -1], right: [0, 1], up: [-1, 0], down: [1, 0] };
+      const [dr, dc] = moves[arrows[event.key]];
+      const cell = this.nav ? this.moveCell(dr, dc) : null; // the banked cell at once, Python follows
+      this.send(cell || arrows[event.key]);
     }
   }
 
@@ -584,6 +755,7 @@ function looper() {
     try {
       existing.stop();
       document.removeEventListener("keydown", existing.onKey);
+      if (existing.onChartClick) document.removeEventListener("pointerdown", existing.onChartClick, true);
       if (existing.ctx) existing.ctx.close();
     } catch (error) { /* gone */ }
   }

@@ -1,0 +1,152 @@
+"""The looper's bank (issue 16, "a live instrument"): the Grid sends every cell's groove once, so the
+browser switches on the input event and the rerun only confirms.
+
+The data side only (no browser): :func:`musicvae.app.player.bank_data`, what the Grid hands the looper
+through AppTest (every cell, the main groove is the bank's own, the tag, sent once per content, the
+``cell:r,c`` command, humanized cells).  The browser side is ``tests/test_player_bank_browser.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_app import APP, playing, run_ok, switch_mode  # noqa: E402,I001
+from test_app_feel import build_feel_models  # noqa: E402
+
+from musicvae.app.player import bank_data, pattern_data  # noqa: E402
+from musicvae.pattern import DrumPattern  # noqa: E402
+
+
+def _grooves(count: int, seed: int = 0) -> list[DrumPattern]:
+    rng = np.random.default_rng(seed)
+    return [DrumPattern(rng.random((64, 9)) < 0.1, rng.integers(30, 127, (64, 9)).astype(np.uint8))
+            for _ in range(count)]
+
+
+def test_bank_data_is_every_groove_by_key_with_a_content_id():
+    grooves = _grooves(9)
+    bank = {f"cell:{i // 3 + 1},{i % 3 + 1}": g for i, g in enumerate(grooves)}
+    payload = bank_data(bank)
+    assert list(payload["patterns"]) == list(bank)
+    for key, groove in bank.items():
+        assert payload["patterns"][key] == pattern_data(groove)  # exactly what looper() sends as the groove
+    assert len(payload["id"]) == 12
+    copies = {k: DrumPattern(g.hits.copy(), g.velocities.copy()) for k, g in bank.items()}
+    again = bank_data(copies)
+    assert again["id"] == payload["id"] and again is payload  # the same content: built once
+    louder = dict(copies)
+    louder["cell:2,2"] = DrumPattern(copies["cell:2,2"].hits, np.full((64, 9), 127, dtype=np.uint8))
+    assert bank_data(louder)["id"] != payload["id"]  # a new feel is a new bank
+    swapped = dict(copies)
+    swapped["cell:1,1"], swapped["cell:1,2"] = copies["cell:1,2"], copies["cell:1,1"]
+    assert bank_data(swapped)["id"] != payload["id"]  # the same grooves at other keys too
+    offsets = np.zeros((64, 9), dtype=np.float32)
+    offsets[tuple(np.argwhere(copies["cell:3,3"].hits)[0])] = 0.3  # on a hit: offsets of silence are dropped
+    felt = dict(copies)
+    felt["cell:3,3"] = DrumPattern(copies["cell:3,3"].hits, copies["cell:3,3"].velocities, offsets=offsets)
+    assert bank_data(felt)["id"] != payload["id"]
+
+
+@pytest.fixture(scope="session")
+def feel_models(tmp_path_factory) -> Path:
+    return build_feel_models(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture
+def app(feel_models, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("MUSICVAE_CHECKPOINTS_DIR", str(feel_models))
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def _check_bank(data: dict, bank: dict, n: int, row: int, col: int) -> None:
+    assert data["bank_id"] == bank["id"] and len(bank["patterns"]) == n * n
+    assert set(bank["patterns"]) == {f"cell:{r},{c}" for r in range(1, n + 1) for c in range(1, n + 1)}
+    assert data["tag"] == f"cell:{row},{col}"
+    assert data["nav"] == {"n": n, "row": row, "col": col, "chart": "grid_chart", "roll": "roll_grid_cell"}
+    assert data["pattern"] == bank["patterns"][f"cell:{row},{col}"]  # the browser's early switch is the groove
+
+
+def test_grid_sends_its_cells_once_and_plays_the_banks_groove(app):
+    at = run_ok(app)
+    switch_mode(at, "grid")
+    data = playing(at)
+    bank = data["bank"]
+    assert bank is not None
+    _check_bank(data, bank, 5, 1, 1)
+    at.selectbox(key="grid_col").set_value(3)
+    run_ok(at)
+    again = playing(at)
+    assert again["bank"] is None and again["bank_id"] == bank["id"]  # sent once: a rerun carries the id only
+    _check_bank(again, bank, 5, 1, 3)
+    at.session_state["looper"] = {**(at.session_state["looper"] or {}), "bank_missing": bank["id"]}
+    run_ok(at)  # the browser says it lacks it (a reload): sent again, once
+    assert playing(at)["bank"] == bank
+    run_ok(at)
+    assert playing(at)["bank"] is None
+    at.button(key="play_corner_src_1").click()
+    run_ok(at)
+    assert playing(at)["tag"] == "play:corner_src_1"  # not a cell: a browser switch is no answer to it
+
+
+def test_cell_command_moves_the_cell_and_puck_tags(app):
+    from musicvae.app import grid
+
+    at = run_ok(app)
+    switch_mode(at, "grid")
+    calls = []
+
+    def command(value):
+        calls.append(value)
+        grid._command(value)
+
+    # the command the looper sends after switching from its bank ("cell:r,c", absolute: a lost
+    # trigger cannot leave the server a cell behind)
+    at.session_state["grid_row"], at.session_state["grid_col"] = 1, 1
+    import streamlit as st
+
+    with pytest.MonkeyPatch.context() as patch:
+        state: dict = {"grid_n": 5, "grid_row": 1, "grid_col": 1}
+        patch.setattr(st, "session_state", state)
+        command("cell:4,2")
+        assert (state["grid_row"], state["grid_col"], state["grid_source"]) == (4, 2, "cell")
+        command("cell:9,0")  # clamped into the grid
+        assert (state["grid_row"], state["grid_col"]) == (5, 1)
+        command("cell:x")  # garbage: nothing moves
+        assert (state["grid_row"], state["grid_col"]) == (5, 1)
+        command("up")
+        assert (state["grid_row"], state["grid_col"]) == (4, 1)
+    at.session_state["grid_puck"] = [0.25, 0.5]
+    at.session_state["grid_source"] = "puck"
+    run_ok(at)
+    data = playing(at)
+    assert data["tag"] == "puck:0.250,0.500"  # as the pad announced its position to the looper
+    assert data["pattern"]["id"] != data.get("bank_id")
+    assert data["nav"]["n"] == 5
+
+
+def test_humanized_bank_holds_the_grooves_the_server_sends(app):
+    app.query_params.update({"mode": "grid", "humanize": "1", "cell": "2,3"})
+    at = run_ok(app)
+    assert at.session_state["humanize"]
+    data = playing(at)
+    bank = data["bank"]
+    _check_bank(data, bank, 5, 2, 3)
+    velocities = {e[2] for p in bank["patterns"].values() for e in p["events"]}
+    offsets = {e[3] for p in bank["patterns"].values() for e in p["events"]}
+    assert len(velocities) > 3 and offsets != {0.0}  # the cells carry the groove model's feel
+    at.selectbox(key="grid_row").set_value(4)
+    run_ok(at)
+    _check_bank(playing(at), bank, 5, 4, 3)  # the server's groove for the new cell is the banked one
+    at.toggle(key="humanize").set_value(False)
+    run_ok(at)
+    plain = playing(at)
+    assert plain["bank"] is not None and plain["bank_id"] != bank["id"]  # off: another bank, sent
+    assert {e[3] for p in plain["bank"]["patterns"].values() for e in p["events"]} == {0.0}
+    _check_bank(plain, plain["bank"], 5, 4, 3)

@@ -1,0 +1,163 @@
+"""The Grid's bank in a real browser (Debian's chromium, Playwright, ``streamlit run streamlit_app.py``
+with the tiny test models): the looper switches on the input event, before the server's rerun.
+
+Play, then move through the grid with the arrow keys (two of them in quick succession) and with clicks
+on cells, then drag the blend pad's puck.  Each cell switch must come from the looper's bank
+(``arrivals[].source == "bank"``) before the server answers with the same tag, the server's answer must
+change nothing (the same groove: no second switch), an answer to an older input is not taken, the
+puck's exact decode replaces the nearest cell's groove on release, and the scheduler's log shows no gap.
+
+Run with ``pytest -m browser tests/test_player_bank_browser.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from streamlit_server import free_port, run_streamlit  # noqa: E402
+from test_app import build_tiny_models  # noqa: E402
+from test_browser import ARTIFACTS, CHROMIUM, TIMEOUT_MS, click_cell, settle, wait_player  # noqa: E402
+from test_player_browser import check_continuous, chromium_browser, looper_log, transport  # noqa: E402
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no chromium at {CHROMIUM}")
+    pytest.importorskip("playwright")
+    models = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models")
+    env = dict(os.environ, MUSICVAE_CHECKPOINTS_DIR=str(models), OMP_NUM_THREADS="1")
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    process = run_streamlit(ROOT / "streamlit_app.py", port, env, ARTIFACTS / "streamlit-bank.log")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = chromium_browser(playwright)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        yield page
+        context.close()
+        browser.close()
+        assert not errors, errors
+
+
+def answered(page, tag: str) -> None:
+    """The server's rerun for ``tag`` reached the looper (it confirms, or it was the latest anyway)."""
+    page.wait_for_function("t => window.__musicvaeLooper.tag === t && !window.__musicvaeLooper.expect.length",
+                           arg=tag, timeout=TIMEOUT_MS)
+
+
+def bank_id(page, key: str) -> str:
+    return page.evaluate("k => window.__musicvaeLooper.banked(k).id", key)
+
+
+def playing_next(page) -> str:
+    return page.evaluate("() => { const s = window.__musicvaeLooper.state(); return s.pendingId || s.scheduledId; }")
+
+
+def check_local(record: dict, since: int, tags: list[str], answered_tags: list[str]) -> None:
+    """The grooves that arrived since arrival ``since``: one local switch per tag, each before the
+    server's answer for it; no groove from the server in between (its answers changed nothing)."""
+    arrivals = [a for a in record["arrivals"][since:] if a["kind"] != "cancel"]
+    assert [a["source"] for a in arrivals] == ["bank"] * len(tags), arrivals
+    assert [a["tag"] for a in arrivals] == tags, arrivals
+    for arrival in arrivals:
+        answers = [x for x in record["answers"] if x["tag"] == arrival["tag"]]
+        assert all(x["perfTime"] > arrival["perfTime"] for x in answers)  # the switch came first, the rerun after
+        if arrival["tag"] in answered_tags:  # (an input followed at once by the next may get no rerun of its own)
+            assert answers, f"the server never answered {arrival['tag']}"
+    last = record["answers"][-1]
+    assert last["tag"] == tags[-1] and last["verdict"] == "confirm" and last["patternId"] == arrivals[-1]["patternId"]
+
+
+def test_grid_switches_in_the_browser_before_the_rerun(page, server):
+    page.goto(server + "/?mode=grid&cell=1,1")
+    wait_player(page)
+    settle(page)
+    page.wait_for_function("() => window.__musicvaeLooper.nav && window.__musicvaeLooper.banked('cell:5,5')")
+    page.locator(".mv-play").click()
+    page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
+    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+
+    # arrow keys: the looper's own key commands, the bank's groove at once
+    page.locator("h2").first.click()
+    page.keyboard.press("ArrowRight")
+    assert playing_next(page) == bank_id(page, "cell:1,2")  # at once, from the bank
+    answered(page, "cell:1,2")
+    settle(page)
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")  # before the first one's rerun: its answer is an older input's
+    assert playing_next(page) == bank_id(page, "cell:2,3")
+    answered(page, "cell:2,3")
+    page.get_by_text("grid cell row 2, column 3").first.wait_for()
+    settle(page)
+    # clicks on cells of the grid chart
+    chart = page.locator(".st-key-grid_chart .js-plotly-plot")
+    for row, col in ((4, 4), (5, 1)):
+        click_cell(page, chart, row, col, 5, 5)
+        answered(page, f"cell:{row},{col}")
+        page.get_by_text(f"grid cell row {row}, column {col}").first.wait_for()
+        settle(page)
+    record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
+    check_local(record, since, ["cell:1,2", "cell:2,2", "cell:2,3", "cell:4,4", "cell:5,1"],
+                ["cell:1,2", "cell:2,3", "cell:4,4", "cell:5,1"])
+    assert playing_next(page) == bank_id(page, "cell:5,1")
+    stale = [x for x in record["answers"] if x["verdict"] == "stale"]
+    assert all(x["tag"] in ("cell:1,2", "cell:2,2") for x in stale), stale  # never the latest input
+
+    # the puck: the nearest cell's groove while it moves, the server's exact decode after release
+    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+    box = page.locator(".mv-pad").bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + w * 0.5, y0 + h * 0.5)
+    page.mouse.down()
+    for i in range(1, 9):  # towards the top right corner
+        page.mouse.move(x0 + w * (0.5 + 0.05 * i), y0 + h * (0.5 - 0.05 * i), steps=3)
+        page.wait_for_timeout(40)
+    page.mouse.up()
+    tag = page.evaluate("() => window.__musicvaeLooper.expect.slice(-1)[0].tag")
+    x, y = (float(v) for v in tag.removeprefix("puck:").split(","))
+    assert abs(x - 0.9) < 0.03 and abs(y - 0.1) < 0.03, tag
+    answered(page, tag)
+    settle(page)
+    record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
+    arrivals = [a for a in record["arrivals"][since:] if a["kind"] != "cancel"]
+    local = [a for a in arrivals if a["source"] == "bank"]
+    assert local and local[0]["tag"] is None  # the nearest cell, before any answer
+    assert bank_id(page, "cell:3,3") == local[0]["patternId"]
+    assert bank_id(page, "cell:1,5") in [a["patternId"] for a in local]
+    server_side = [a for a in arrivals if a["source"] == "server"]
+    assert server_side and server_side[-1]["tag"] == tag  # the exact decode for where the puck stopped
+    assert playing_next(page) == server_side[-1]["patternId"]
+    verdicts = {x["tag"]: x["verdict"] for x in record["answers"]}
+    assert all(verdicts[a["tag"]] == "confirm" for a in server_side), (server_side, record["answers"][-12:])
+    page.wait_for_timeout(600)
+    record = looper_log(page)
+    start = [e for e in record["events"] if e["kind"] == "play"][-1]["audioTime"]
+    check_continuous([e for e in record["log"] if e["audioTime"] >= start])  # no gap, the step clock ran on
+    assert transport(record["events"]) == ["play"]
+    for switch in record["switches"]:
+        assert switch["pos"] % 16 == 0, switch  # every groove took over on a bar line
