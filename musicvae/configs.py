@@ -128,7 +128,7 @@ _GENERALISE = _HIER_4BAR.replace(
 )
 # GrooVAE (spec §2.5, §3) with our hierarchical decoder and the generalisation recipe above, as data:
 # velocities and offsets ride along with the hits through every augmentation (training/augment.py).
-_GROOVE = _GENERALISE.replace(output="groove", lr_total_steps=10000)
+_GROOVE = _GENERALISE.replace(output="groove", lr_total_steps=6000)
 CONFIGS: dict[str, Config] = {
     c.name: c
     for c in [

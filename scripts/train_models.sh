@@ -24,7 +24,7 @@ declare -A HP=([lokl]="" [hikl]="" [cat]="batch_size=64,token_dropout=0.25")
 # when the recipe models shipped; to reproduce: git worktree add /tmp/prev 565ff40 && PREV=/tmp/prev/checkpoints
 PREV=${PREV:-checkpoints}
 declare -A FROM=([lokl]=$PREV/hier-drums_4bar_small [hikl]=$PREV/hier-drums_4bar_small_hikl)
-declare -A STEPS=([lokl]=11509 [hikl]=11750 [cat]=200000 [humanize]=10000 [humanize_flat]=10000)  # recipe: start + 5,000
+declare -A STEPS=([lokl]=11509 [hikl]=11750 [cat]=200000 [humanize]=6000 [humanize_flat]=6000)  # recipe: start + 5,000
 mkdir -p runs
 for run in ${RUNS:-lokl hikl}; do
   INIT_ARGS=""

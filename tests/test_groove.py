@@ -132,17 +132,35 @@ def test_humanize_model_reads_hits_only_and_plays_them():
         model.free_run_frames(torch.zeros(1, 16))
 
 
-def test_groove_loss_counts_velocity_and_offset_on_silent_cells():
+@pytest.mark.parametrize("controls", [False, True])
+def test_groove_loss_counts_silent_cells_unless_the_hits_are_given(controls):
+    """Spec §2.5: velocity and offset errors count on every cell, silent ones included (target 0). A model that
+    reads the hits as controls plays silence exactly, so only the sounding cells cost anything."""
     torch.manual_seed(0)
-    model = build_model(get_config(TINY).hparams).eval()
+    model = build_model(get_config(TINY, f"hits_as_controls={controls}").hparams).eval()
     frames = _frames()
     out = compute_loss(model, frames, step=10, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         model.core.output.bias[9:18] += 5.0  # push every velocity towards 1, silent cells included
     louder = compute_loss(model, frames, step=10, generator=torch.Generator().manual_seed(1))
-    assert float(louder["metrics/velocities_loss"]) > float(out["metrics/velocities_loss"]) + 1.0
+    hits = frames[..., :9]
+    silent_cost = float((1 - hits).sum(-1).mean()) * 0.5  # each silent cell goes from ~0.25 to ~0.99
+    gained = float(louder["metrics/velocities_loss"] - out["metrics/velocities_loss"])
+    assert gained > silent_cost if not controls else gained < silent_cost / 2
     total = float(out["metrics/hits_loss"] + out["metrics/velocities_loss"] + out["metrics/offsets_loss"]) * 64
     assert float(out["losses/r_loss"]) == pytest.approx(total, rel=1e-4)  # summed over time
+
+
+def test_controls_are_never_dropped():
+    """Input dropout hits the previous frame and the context, never the given hits (the groove to play)."""
+    torch.manual_seed(0)
+    model = build_model(get_config(TINY, "dropout_keep_prob=0.5").hparams).train()
+    frames = _frames(2)
+    seen = []
+    model.core.rnn.layers[0].lstm.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    model.decode_outputs(torch.zeros(2, 16), frames)
+    controls = seen[0][..., 27:36].reshape(2, 64, 9)
+    assert torch.equal(controls, frames[..., :9])
 
 
 def test_groove_augmentation_moves_feel_with_hits(small_data):

@@ -108,6 +108,8 @@ def compute_groove_loss(model, frames: torch.Tensor, step: int, generator=None) 
     outputs = model.decode_outputs(z, frames).float()
     logits, velocities, offsets = split_outputs(outputs)
     hits_t = frames[..., HITS]
+    if hp.hits_as_controls:  # the decoder knows which cells sound: silent ones are exactly 0 (groove.py)
+        velocities, offsets = velocities * hits_t, offsets * hits_t
     hits_loss = F.binary_cross_entropy_with_logits(logits, hits_t, reduction="none").sum(-1)  # [B, T]
     velocities_loss = ((velocities - frames[..., VELOCITIES]) ** 2).sum(-1)
     offsets_loss = ((offsets - frames[..., OFFSETS]) ** 2).sum(-1)
