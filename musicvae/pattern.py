@@ -160,9 +160,14 @@ class DrumPattern:
         return roll_from_tokens(self.to_tokens())
 
     @property
+    def has_timing(self) -> bool:
+        """Whether some hit is played off the grid (offsets that are all 0 say nothing)."""
+        return self.offsets is not None and bool(np.any(self.offset_grid() != 0))
+
+    @property
     def is_quantized(self) -> bool:
         """True when the pattern carries no feel of its own (every hit on the grid at one velocity)."""
-        return self.velocities is None and self.offsets is None
+        return self.velocities is None and not self.has_timing
 
     def to_groove(self) -> np.ndarray:
         """[T, 27] float32 groove frames (hits, velocities / 127, 2 x offsets); see the module doc."""

@@ -67,8 +67,8 @@ def offset_ms(pattern: DrumPattern, qpm: float | None = None) -> np.ndarray:
 
 
 def has_timing(pattern: DrumPattern) -> bool:
-    """Whether some hit of the groove is played off the grid (offsets that are all 0 say nothing)."""
-    return pattern.offsets is not None and bool(np.any(pattern.offset_grid() != 0))
+    """Whether some hit of the groove is played off the grid (``DrumPattern.has_timing``)."""
+    return pattern.has_timing
 
 
 def _cells(pattern: DrumPattern, qpm: float | None = None) -> tuple[np.ndarray, np.ndarray]:
