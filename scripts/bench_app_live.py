@@ -3,17 +3,23 @@
 1. First interactive groove: seconds from starting `streamlit run streamlit_app.py` until the page
    shows the player holding a groove and its decoded drum kit (``window.__musicvaeLooper``), in a
    fresh browser; then the same in a second browser (server warm).
-2. Press play, then N changes while the loop plays: half on Sample's temperature slider (one
-   ArrowRight each: 3 variations re-decoded, the looper plays the first), half on Grid (arrow keys
-   move the cell along a snake path through the 5 x 5 grid: the looper's own key commands).
-   Latency = (``performance.now()`` when the component received the new groove, from the looper's
-   ``arrivals``) - (the keydown, timestamped in the page in the capture phase).  The player then
-   holds the groove and plays it from the next bar line.  A change that gives the same groove
-   (nothing to switch) is counted apart.
+2. Press play, then changes while the loop plays: ``--changes`` on Sample's temperature slider (one
+   ArrowRight each: 3 variations re-decoded by the server, the looper plays the first), then on Grid
+   ``--changes`` each of: arrow keys (the looper's own key commands, moving the cell along a snake
+   path through the 5 x 5 grid), clicks on random cells of the grid chart, and presses of the blend
+   pad's puck at random points (the looper switches to the nearest cell's groove; the server's exact
+   decode for the point follows on release).  Latency = (``performance.now()`` when the player
+   received the new groove, from the looper's ``arrivals``, whose ``source`` says "bank" for a switch
+   made in the browser and "server" for one from a rerun) - (the input event, timestamped in the
+   page in the capture phase: the keydown, the pointerup of a click (plotly's click), the pointerdown
+   on the pad).  The player then holds the groove and plays it from the next bar line.  For the
+   Grid the time until the server's rerun answered (the tag came back) is reported too, and for the
+   puck the time from the release until the exact decode arrived.  A change that gives the same
+   groove (nothing to switch) is counted apart.
 3. The scheduler's log over the whole run: the largest distance between two consecutive 16ths
    minus one 16th (0 = no gap) and whether the step counter ever skipped.
 
-Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 50] [--json]``
+Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20] [--json]`` (``--changes`` per input kind)
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ from test_player_browser import chromium_browser, free_port, largest_gap, looper
 
 TIMEOUT_MS = 90_000
 INPUT_PROBE = """() => {
-  window.__inputTimes = [];
-  document.addEventListener('keydown', (e) => { window.__inputTimes.push(performance.now()); }, true);
+  window.__inputs = {keydown: [], pointerdown: [], pointerup: []};
+  for (const kind of Object.keys(window.__inputs)) {
+    document.addEventListener(kind, () => { window.__inputs[kind].push(performance.now()); }, true);
+  }
 }"""
 READY = "() => { const p = window.__musicvaeLooper; return p && p.state().kitLoaded && p.state().patternId; }"
 
@@ -65,26 +73,83 @@ def settle(page) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS)
 
 
-def change(page, press, patience_ms: int = 4000) -> float | None:
-    """Press once; the ms until the looper received a new groove (None: the same groove came back)."""
-    arrivals = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
-    inputs = page.evaluate("() => window.__inputTimes.length")
+NEW_GROOVE = "n => window.__musicvaeLooper.arrivals.filter(a => a.kind !== 'cancel').length > n"
+COUNT = "() => window.__musicvaeLooper.arrivals.filter(a => a.kind !== 'cancel').length"
+
+
+def change(page, press, kind: str = "keydown", patience_ms: int = 4000, answer: bool = True) -> dict | None:
+    """Press once; {"ms": until the looper received a new groove, "source": "bank" | "server",
+    "answer_ms": until the server's rerun answered the browser's switch (Grid)} (None: the same groove)."""
+    arrivals = page.evaluate(COUNT)
+    answers = page.evaluate("() => window.__musicvaeLooper.answers.length")
+    inputs = page.evaluate("k => window.__inputs[k].length", kind)
     press()
     try:
-        page.wait_for_function("n => window.__musicvaeLooper.arrivals.length > n", arg=arrivals, timeout=patience_ms)
+        page.wait_for_function(NEW_GROOVE, arg=arrivals, timeout=patience_ms)
     except Exception:  # noqa: BLE001 - playwright's timeout: nothing new to play
         settle(page)
         return None
-    t_input, t_arrival = page.evaluate(
-        "([n, a]) => [window.__inputTimes[n], window.__musicvaeLooper.arrivals[a].perfTime]", [inputs, arrivals])
+    t_input, arrival = page.evaluate(
+        """([k, n, a]) => [window.__inputs[k][n],
+            window.__musicvaeLooper.arrivals.filter(x => x.kind !== 'cancel')[a]]""", [kind, inputs, arrivals])
+    out = {"ms": arrival["perfTime"] - t_input, "source": arrival.get("source", "server")}
+    if out["source"] == "bank" and answer:
+        try:
+            page.wait_for_function("n => window.__musicvaeLooper.answers.length > n && "
+                                   "!window.__musicvaeLooper.expect.length", arg=answers, timeout=TIMEOUT_MS)
+            out["answer_ms"] = page.evaluate("() => window.__musicvaeLooper.answers.slice(-1)[0].perfTime") - t_input
+        except Exception:  # noqa: BLE001 - never answered: reported as missing
+            out["answer_ms"] = None
     settle(page)
-    return t_arrival - t_input
+    return out
+
+
+def stats(values: list[float]) -> dict:
+    return {"n": len(values), "p50_ms": round(float(np.percentile(values, 50))),
+            "p95_ms": round(float(np.percentile(values, 95))), "max_ms": round(max(values))}
+
+
+def chart_cell(page, row: int, col: int, n: int = 5) -> tuple[float, float]:
+    box = page.locator(".st-key-grid_chart .js-plotly-plot >> visible=true").first.bounding_box()  # (a hidden twin may be there)
+    return box["x"] + box["width"] * (col - 0.5) / n, box["y"] + box["height"] * (row - 0.5) / n
+
+
+def click_cell(page, row: int, col: int) -> None:
+    x, y = chart_cell(page, row, col)
+    page.mouse.move(x - 5, y - 5)
+    page.mouse.move(x, y, steps=5)  # plotly needs the hover before a click
+    page.wait_for_timeout(300)
+    page.mouse.down()
+    page.mouse.up()
+
+
+def press_puck(page, x: float, y: float) -> dict | None:
+    """Press the pad at (x, y) (0..1): the looper's switch to the nearest cell (from the pointerdown),
+    then release and wait for the server's exact decode (ms from the release)."""
+    box = page.locator(".mv-pad").bounding_box()
+    px, py = box["x"] + box["width"] * x, box["y"] + box["height"] * y
+    page.mouse.move(px, py)
+    out = change(page, page.mouse.down, "pointerdown", patience_ms=1500, answer=False)
+    arrivals = page.evaluate(COUNT)
+    ups = page.evaluate("() => window.__inputs.pointerup.length")
+    page.mouse.up()
+    tag = page.evaluate("() => (window.__musicvaeLooper.expect.slice(-1)[0] || {}).tag")
+    if out is not None and tag:
+        page.wait_for_function("t => window.__musicvaeLooper.tag === t", arg=tag, timeout=TIMEOUT_MS)
+        exact = page.evaluate("""([n, u]) => { const got = window.__musicvaeLooper.arrivals.filter(
+            x => x.kind !== 'cancel' && x.source === 'server'); const last = got[got.length - 1];
+            return last && last.perfTime > window.__inputs.pointerup[u] ? last.perfTime - window.__inputs.pointerup[u]
+            : null; }""", [arrivals, ups])
+        out["exact_ms"] = exact
+    settle(page)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--changes", type=int, default=20, help="changes per input kind")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--dump", type=Path, help="write every measurement and the looper's logs here (JSON)")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -111,39 +176,56 @@ def main(argv: list[str] | None = None) -> int:
             settle(page)
             page.locator(".mv-play").click()
             page.wait_for_function("() => window.__musicvaeLooper.state().playing", timeout=TIMEOUT_MS)
-            latencies: dict[str, list[float]] = {"sample temperature": [], "grid arrow keys": []}
+            results: dict[str, list[dict]] = {"sample temperature": [], "grid arrow keys": [],
+                                              "grid cell clicks": [], "blend pad puck": []}
             same = 0
-            slider = page.get_by_role("slider", name="Temperature")
-            for _ in range(args.changes // 2):
-                slider.focus()
-                ms = change(page, lambda: slider.press("ArrowRight"))
-                same += ms is None
-                if ms is not None:
-                    latencies["sample temperature"].append(ms)
+
+            def note(name: str, result: dict | None) -> None:
+                nonlocal same
+                same += result is None
+                if result is not None:
+                    results[name].append(result)
                 page.wait_for_timeout(rng.randint(0, 300))
+
+            slider = page.get_by_role("slider", name="Temperature")
+            for _ in range(args.changes):
+                slider.focus()
+                note("sample temperature", change(page, lambda: slider.press("ArrowRight")))
             page.locator('[data-testid="stSidebar"]').get_by_text("Grid", exact=True).click()
             page.get_by_role("heading", name="Grid").wait_for()
+            page.wait_for_function("() => window.__musicvaeLooper.nav", timeout=TIMEOUT_MS)  # the Grid's groove, bank
             settle(page)
             page.wait_for_timeout(1000)
-            moves = (["ArrowRight"] * 4 + ["ArrowDown"] + ["ArrowLeft"] * 4 + ["ArrowDown"]) * 3
-            for key in moves[: args.changes - args.changes // 2]:
+            moves = (["ArrowRight"] * 4 + ["ArrowDown"] + ["ArrowLeft"] * 4 + ["ArrowDown"]) * 5
+            for key in moves[: args.changes]:
                 page.locator("h2").first.click()  # focus out of any control: the arrows are the looper's
-                ms = change(page, lambda key=key: page.keyboard.press(key))
-                same += ms is None
-                if ms is not None:
-                    latencies["grid arrow keys"].append(ms)
-                page.wait_for_timeout(rng.randint(0, 300))
+                note("grid arrow keys", change(page, lambda key=key: page.keyboard.press(key)))
+            for _ in range(args.changes):
+                row, col = rng.randint(1, 5), rng.randint(1, 5)
+                note("grid cell clicks", change(page, lambda r=row, c=col: click_cell(page, r, c), "pointerup"))
+            for _ in range(args.changes):
+                note("blend pad puck", press_puck(page, rng.uniform(0.03, 0.97), rng.uniform(0.03, 0.97)))
             page.wait_for_timeout(2500)
-            record = looper_log(page)
+            record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
             browser.close()
     finally:
         process.terminate()
         process.wait(10)
-    everything = [ms for values in latencies.values() for ms in values]
-    for name, values in [*latencies.items(), ("all", everything)]:
+    for name, values in results.items():
         if values:
-            out[name] = {"n": len(values), "p50_ms": round(float(np.percentile(values, 50))),
-                         "p95_ms": round(float(np.percentile(values, 95))), "max_ms": round(max(values))}
+            out[name] = stats([r["ms"] for r in values])
+            out[name]["from the bank"] = sum(r["source"] == "bank" for r in values)
+            answers = [r["answer_ms"] for r in values if r.get("answer_ms") is not None]
+            if answers:
+                out[name + ": server answered"] = stats(answers)
+            exact = [r["exact_ms"] for r in values if r.get("exact_ms") is not None]
+            if exact:
+                out[name + ": exact decode after release"] = stats(exact)
+    grid = [r["ms"] for name in ("grid arrow keys", "grid cell clicks", "blend pad puck") for r in results[name]]
+    if grid:
+        out["grid, all inputs"] = stats(grid)
+    if args.dump:
+        args.dump.write_text(json.dumps({"results": results, "looper": record}))
     excess, worst = largest_gap(record["log"])
     out["same_groove_changes"] = same
     out["largest_gap_beyond_a_16th_ms"] = round(excess * 1000, 2)

@@ -357,8 +357,8 @@ class Looper {
     this.onChartClick = (event) => {
       const nav = this.nav;
       if (!nav || !nav.chart) return;
-      const holder = event.target && event.target.closest && event.target.closest(".st-key-" + CSS.escape(nav.chart));
-      const plot = holder && holder.querySelector(".js-plotly-plot");
+      const inside = event.target && event.target.closest && event.target.closest(".st-key-" + CSS.escape(nav.chart));
+      const plot = inside && event.target.closest(".js-plotly-plot");
       if (!plot || plot.__mvBank || typeof plot.on !== "function") return;
       plot.__mvBank = true; // plotly's own click event: the point Streamlit's selection will hold
       plot.on("plotly_click", (click) => {
