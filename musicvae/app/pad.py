@@ -10,7 +10,8 @@ While the puck moves, the pad also tells the looper in the browser (``window.__m
 where it is: the looper switches at once to the banked groove of the nearest grid cell (the Grid
 sends every cell's groove as the looper's bank), and each position sent to Python is announced
 (``expectTag("puck:x,y")``, x and y with 3 decimals as sent) so that the server's exact decode for the
-latest position replaces it when it arrives, and answers for older positions are not taken.
+latest position replaces it when it arrives, and answers for older positions are not taken.  A
+position equal to the last one sent is moved by 0.001 (the same value would bring no rerun).
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ export default function (component) {
     let last = 0, points = [];
     const looper = () => window.__musicvaeLooper;
     const follow = (p) => { const l = looper(); if (l && l.puck) l.puck(p[0], p[1]); };  // the nearest banked cell, now
+    let sent = null;
     const sendPos = (p) => {
-      const x = +p[0].toFixed(3), y = +p[1].toFixed(3);
+      let x = +p[0].toFixed(3), y = +p[1].toFixed(3);
+      // the same value again would bring no rerun, so no answer to the looper's switch: nudge it
+      if (sent && sent[0] === x && sent[1] === y) x = +(x + (x < 0.5 ? 0.001 : -0.001)).toFixed(3);
+      sent = [x, y];
       const l = looper();
       if (l && l.expectTag) l.expectTag("puck:" + x.toFixed(3) + "," + y.toFixed(3));
       root.__send("pos", [x, y]);

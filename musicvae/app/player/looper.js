@@ -310,7 +310,8 @@ class Looper {
     return true;
   }
 
-  // The next server answer for this input will carry ``tag`` (the pad sends its position).
+  // The next server answer for this input will carry ``tag`` (the pad sends its position; it never
+  // sends the same value twice in a row, which would bring no rerun).
   expectTag(tag) {
     const now = performance.now();
     const last = this.expect[this.expect.length - 1];
@@ -368,7 +369,9 @@ class Looper {
           const row = custom && (Array.isArray(custom) ? custom[0] : custom["0"]);
           const col = custom && (Array.isArray(custom) ? custom[1] : custom["1"]);
           if (row > 0 && col > 0) {
-            this.pickCell(row | 0, col | 0, "bank");
+            // the command too: plotly's selection alone may not move the server's cell (a click on
+            // the point it still holds selected unselects it)
+            if (this.pickCell(row | 0, col | 0, "bank")) this.send(`cell:${row | 0},${col | 0}`);
             return;
           }
         }
