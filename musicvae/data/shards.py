@@ -59,7 +59,8 @@ def _process(task: tuple[PrepareSettings, list[tuple[int, str, str]]]) -> list[t
             _, windows, reason = windows_of_file((path, rel, settings))
         except Exception as error:  # a reader bug on one odd file must not stop a 170k-file run
             windows, reason = [], f"the MIDI reader failed on this file ({type(error).__name__}: {error})."
-        out.append((index, windows, reason))
+        # the sharded form keeps tokens only: send bytes back, not patterns (the coordinator stays small)
+        out.append((index, [(bar, w.to_tokens().astype(np.uint16).tobytes()) for bar, w in windows], reason))
     return out
 
 
@@ -143,9 +144,9 @@ class _ShardWriter:
         else:
             first = self.resume[split]
             buffer = self.buffers[split]
-            for offset, (bar, window) in enumerate(windows):
+            for offset, (bar, token_bytes) in enumerate(windows):
                 if (index, offset) >= first:  # windows before it are in a finished shard already
-                    buffer.append((index, offset, bar, window.to_tokens().astype(np.uint16).tobytes(), rel))
+                    buffer.append((index, offset, bar, token_bytes, rel))
         self.cursor = index + 1
         self.peak_buffered = max(self.peak_buffered, sum(len(b) for b in self.buffers.values()))
         if any(len(b) >= self.size for b in self.buffers.values()):
