@@ -110,7 +110,8 @@ def stats(values: list[float]) -> dict:
 
 
 def chart_cell(page, row: int, col: int, n: int = 5) -> tuple[float, float]:
-    box = page.locator(".st-key-grid_chart .js-plotly-plot >> visible=true").first.bounding_box()  # (a hidden twin may be there)
+    # (a hidden twin of the plot may be there a moment)
+    box = page.locator(".st-key-grid_chart .js-plotly-plot >> visible=true").first.bounding_box()
     return box["x"] + box["width"] * (col - 0.5) / n, box["y"] + box["height"] * (row - 0.5) / n
 
 

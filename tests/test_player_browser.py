@@ -51,9 +51,16 @@ if push:
     offsets[0::16] = -0.4
     offsets[2::4] = 0.3
 hidden = st.checkbox("Hide the player", key="hidden")
+banked = st.checkbox("Bank the neighbours", key="banked")  # the grooves one step left and right go along
+extra = {}
+if banked:
+    near = [s for s in (seed - 1, seed, seed + 1) if 0 <= s <= 200]
+    extra = {"bank": {f"groove:{s}": groove(s) for s in near}, "tag": f"groove={seed}",
+             "nav": {"sliders": [{"key": "groove", "points": [[s, f"groove:{s}", f"groove={s}"] for s in near]}]}}
 if not hidden:
     with st.columns(2)[1] if in_column else st.container():
-        state = looper(pattern, qpm, key="looper", label=f"Groove {seed}", switch_at=switch_at, offsets=offsets)
+        state = looper(pattern, qpm, key="looper", label=f"Groove {seed}", switch_at=switch_at, offsets=offsets,
+                       **extra)
     st.caption(f"pattern {state.pattern_id} · playing {state.playing} · kit {state.kit_loaded} · "
                f"command {state.command}")
     if state.command:
@@ -308,3 +315,34 @@ def test_offsets_move_hits_and_never_before_the_loop_start(page, app):
         assert entry["times"] and all(abs(t - (entry["audioTime"] + 0.3 * dur)) < 1e-6 for t in entry["times"])
     for entry in (by_pos[4], by_pos[8]):  # the rest on the grid
         assert all(abs(t - entry["audioTime"]) < 1e-6 for t in entry["times"])
+
+
+def test_banked_slider_switches_before_the_rerun(page, app):
+    """With the grooves of the slider's neighbouring values banked, an arrow key on the slider switches
+    in the browser (the looper watches its aria-valuenow); the rerun answers with the same groove."""
+    from musicvae.app.player import pattern_data
+
+    open_player(page, app)
+    page.get_by_text("Bank the neighbours").click()
+    page.wait_for_function("() => window.__musicvaeLooper.banked('groove:1')", timeout=TIMEOUT_MS)
+    press_play(page)
+    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+    slider = page.get_by_role("slider", name="Groove")
+    slider.focus()
+    for seed in (1, 2, 3):
+        page.wait_for_function(f"() => window.__musicvaeLooper.banked('groove:{seed}')", timeout=TIMEOUT_MS)
+        slider.press("ArrowRight")
+        page.wait_for_function(f"() => window.__musicvaeLooper.tag === 'groove={seed}'"
+                               " && !window.__musicvaeLooper.expect.length", timeout=TIMEOUT_MS)
+    expected = pattern_data(groove(3))["id"]
+    page.wait_for_function(f"() => window.__musicvaeLooper.state().patternId === '{expected}'", timeout=TIMEOUT_MS)
+    record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
+    arrivals = [a for a in record["arrivals"][since:] if a["kind"] != "cancel"]
+    assert [(a["source"], a["tag"]) for a in arrivals] == [("bank", f"groove={s}") for s in (1, 2, 3)], arrivals
+    assert [a["patternId"] for a in arrivals] == [pattern_data(groove(s))["id"] for s in (1, 2, 3)]
+    for arrival in arrivals:  # each switch before the server's rerun answered it, which confirmed it
+        answers = [x for x in record["answers"] if x["tag"] == arrival["tag"]]
+        assert answers and all(x["perfTime"] > arrival["perfTime"] for x in answers)
+        assert answers[-1]["verdict"] == "confirm" and answers[-1]["patternId"] == arrival["patternId"]
+    check_continuous(record["log"])
+    assert transport(record["events"]) == ["play"]

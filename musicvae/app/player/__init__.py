@@ -174,8 +174,11 @@ def looper(
     once per content, see :func:`bank_data`); ``nav``: ``{"n", "row", "col", "chart", "roll"}`` for the
     Grid (bank keys ``"cell:<row>,<col>"``, 1-based: the arrow keys move the cell and send
     ``command="cell:<row>,<col>"``, a click on the plotly chart ``.st-key-<chart>`` switches to its
-    cell, the blend pad's puck to the nearest cell); ``tag``: what the server plays (``"cell:2,3"``,
-    ``"puck:0.300,0.800"``...), matched against the browser's local switches.
+    cell, the blend pad's puck to the nearest cell), or ``{"sliders": [{"key", "points": [[value,
+    bank_key, tag], ...]}]}`` for sliders whose neighbouring values are banked (the slider in
+    ``.st-key-<key>`` moving to ``value`` switches to ``bank_key`` at once; the rerun answers with
+    ``tag``); ``tag``: what the server plays (``"cell:2,3"``, ``"puck:0.300,0.800"``...), matched
+    against the browser's local switches.
     Raises the audio module's ``AudioError`` / ``drumkit.KitError`` when no drum kit can be made.
     """
     import streamlit as st

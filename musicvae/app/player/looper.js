@@ -16,7 +16,9 @@
 // here is remembered by the tag the server will answer with ("cell:2,3", "puck:0.300,0.800"); data
 // carrying an older tag than the latest local switch is a rerun answering an older input and is not
 // taken (no flicker back), the latest tag confirms (the same groove: nothing changes), and a tag the
-// browser never asked for is the server deciding otherwise: it wins.
+// browser never asked for is the server deciding otherwise: it wins.  Sliders work the same way when
+// the app banks the grooves of their neighbouring values (nav.sliders): the slider's input event (or
+// its aria-valuenow) switches before the rerun.
 //
 // For tests and measurements the singleton keeps ring buffers:
 //   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits, times, vels}
@@ -102,12 +104,14 @@ class Looper {
     this.banks = new Map(); // id -> Map(key -> compiled groove)
     this.bankId = null;
     this.bankAsked = new Set();
-    this.nav = null; // {n, row, col, chart, roll}: the Grid's cells as bank keys "cell:r,c"
+    this.nav = null; // {n, row, col, chart, roll}: the Grid's cells as bank keys "cell:r,c"; {sliders}
     this.cell = null; // [row, col] the browser believes is chosen (moved at once by keys and clicks)
     this.tag = null; // what the server last said it plays
     this.expect = []; // [{tag, at}] local switches not answered yet, oldest first (tag null: not sent yet)
     this.switchAt = "bar";
     this.onChartClick = null;
+    this.sliderObserver = null;
+    this.onSliderInput = null;
     this.events = []; // play/stop/resync
     this.views = new Set();
     this.host = null; // the latest mounted instance: {setStateValue, setTriggerValue, keyboard}
@@ -202,7 +206,7 @@ class Looper {
       return;
     }
     this.tag = tag;
-    if (this.nav && !this.expect.length) this.cell = [this.nav.row | 0, this.nav.col | 0];
+    if (this.nav && this.nav.n > 0 && !this.expect.length) this.cell = [this.nav.row | 0, this.nav.col | 0];
     const queue = data.queue;
     if (queue && Array.isArray(queue.patterns) && queue.patterns.length) {
       if (!this.queue || this.queue.id !== queue.id) { // a path: one groove per bar, in a loop
@@ -262,12 +266,13 @@ class Looper {
       while (this.banks.size > BANKS_KEPT) this.banks.delete(this.banks.keys().next().value);
     }
     this.bankId = typeof data.bank_id === "string" ? data.bank_id : null;
-    this.nav = this.bankId && data.nav && data.nav.n > 0 ? data.nav : null;
+    this.nav = this.bankId && data.nav && typeof data.nav === "object" ? data.nav : null;
     if (this.bankId && !this.banks.has(this.bankId) && !this.bankAsked.has(this.bankId)) {
       this.bankAsked.add(this.bankId); // Python believes we hold it (e.g. a reconnect): ask once
       try { host.setStateValue("bank_missing", this.bankId); } catch (error) { /* unmounted */ }
     }
     this.wireChart();
+    this.watchSliders();
   }
 
   banked(key) {
@@ -324,7 +329,7 @@ class Looper {
   }
 
   moveCell(dr, dc) {
-    if (!this.nav || !this.cell) return null;
+    if (!this.nav || !(this.nav.n > 0) || !this.cell) return null;
     const n = this.nav.n | 0;
     const row = Math.min(n, Math.max(1, this.cell[0] + dr));
     const col = Math.min(n, Math.max(1, this.cell[1] + dc));
@@ -340,7 +345,7 @@ class Looper {
 
   // The blend pad's puck at (x across, y down): the nearest cell of the grid, at once.
   puck(x, y) {
-    if (!this.nav) return false;
+    if (!this.nav || !(this.nav.n > 0)) return false;
     const n = this.nav.n | 0;
     const col = Math.round(Math.min(1, Math.max(0, x)) * (n - 1)) + 1;
     const row = Math.round(Math.min(1, Math.max(0, y)) * (n - 1)) + 1;
@@ -379,6 +384,42 @@ class Looper {
     };
     // wired on the first pointer down over the chart: plotly's click event comes after it
     document.addEventListener("pointerdown", this.onChartClick, true);
+  }
+
+  // Sliders whose neighbouring values are banked (nav.sliders: [{key, points: [[value, bankKey, tag]]}]):
+  // when a slider inside .st-key-<key> moves (an arrow key on it changes it before any rerun: its
+  // input event, or its aria-valuenow / aria-valuetext), the groove for the new value comes from the
+  // bank at once; the rerun answers with the point's tag.
+  watchSliders() {
+    if (this.onSliderInput || !this.nav || !Array.isArray(this.nav.sliders) || !this.nav.sliders.length) return;
+    const moved = (el) => {
+      const sliders = this.nav && Array.isArray(this.nav.sliders) ? this.nav.sliders : [];
+      if (!sliders.length || !el || !el.closest) return;
+      const text = el.tagName === "INPUT" ? el.value : (el.getAttribute("aria-valuenow") ?? el.getAttribute("aria-valuetext"));
+      const value = Number(text);
+      if (text === null || text === "" || !Number.isFinite(value)) return;
+      for (const slider of sliders) {
+        if (!slider || !slider.key || !el.closest(".st-key-" + CSS.escape(slider.key))) continue;
+        const points = Array.isArray(slider.points) ? slider.points : [];
+        const scale = Math.max(1, ...points.map((p) => Math.abs(Number(p[0])) || 0));
+        const point = points.find((p) => Math.abs(Number(p[0]) - value) <= 1e-6 * scale);
+        if (point) this.switchLocal(String(point[1]), typeof point[2] === "string" ? point[2] : null, "bank");
+      }
+    };
+    this.onSliderInput = (event) => moved(event.target);
+    document.addEventListener("input", this.onSliderInput, true);
+    if (typeof MutationObserver === "function" && document.body) {
+      this.sliderObserver = new MutationObserver((records) => {
+        for (const record of records) {
+          const el = record.target;
+          if (el.getAttribute("role") === "slider" || (el.tagName === "INPUT" && el.type === "range")) moved(el);
+        }
+      });
+      // react-aria's slider (Streamlit's) moves on its own key handling: no input event, but a new
+      // aria-valuetext on its <input type=range>; other sliders carry aria-valuenow
+      this.sliderObserver.observe(document.body, { subtree: true, attributes: true,
+        attributeFilter: ["aria-valuenow", "aria-valuetext"] });
+    }
   }
 
   compile(pattern) {
@@ -759,6 +800,8 @@ function looper() {
       existing.stop();
       document.removeEventListener("keydown", existing.onKey);
       if (existing.onChartClick) document.removeEventListener("pointerdown", existing.onChartClick, true);
+      if (existing.sliderObserver) existing.sliderObserver.disconnect();
+      if (existing.onSliderInput) document.removeEventListener("input", existing.onSliderInput, true);
       if (existing.ctx) existing.ctx.close();
     } catch (error) { /* gone */ }
   }
