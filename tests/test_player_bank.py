@@ -150,3 +150,25 @@ def test_humanized_bank_holds_the_grooves_the_server_sends(app):
     assert plain["bank"] is not None and plain["bank_id"] != bank["id"]  # off: another bank, sent
     assert {e[3] for p in plain["bank"]["patterns"].values() for e in p["events"]} == {0.0}
     _check_bank(plain, plain["bank"], 5, 4, 3)
+
+
+def test_slider_bank_holds_the_neighbouring_values():
+    from musicvae.app.stage import slider_bank
+
+    made = []
+
+    def groove_at(v):
+        made.append(v)
+        return _grooves(1, seed=int(round(v * 100)))[0]
+
+    bank, nav, tag = slider_bank("temperature", 0.5, 0.05, 0.1, 2.0, groove_at, salt="seed 7")
+    assert made == [0.45, 0.5, 0.55]  # no float drift: 0.5 + 0.05 is 0.55
+    assert list(bank) == ["temperature:0.45", "temperature:0.5", "temperature:0.55"]
+    assert tag == "temperature=0.5|seed 7"
+    assert nav == {"sliders": [{"key": "temperature", "points": [
+        [0.45, "temperature:0.45", "temperature=0.45|seed 7"], [0.5, "temperature:0.5", "temperature=0.5|seed 7"],
+        [0.55, "temperature:0.55", "temperature=0.55|seed 7"]]}]}
+    bank, nav, tag = slider_bank("temperature", 2.0, 0.05, 0.1, 2.0, groove_at)  # at the end: one neighbour
+    assert list(bank) == ["temperature:1.95", "temperature:2"] and tag == "temperature=2"
+    bank, nav, _ = slider_bank("groove", 0, 1, 0, 200, groove_at)
+    assert [p[0] for p in nav["sliders"][0]["points"]] == [0, 1]

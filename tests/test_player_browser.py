@@ -54,9 +54,10 @@ hidden = st.checkbox("Hide the player", key="hidden")
 banked = st.checkbox("Bank the neighbours", key="banked")  # the grooves one step left and right go along
 extra = {}
 if banked:
-    near = [s for s in (seed - 1, seed, seed + 1) if 0 <= s <= 200]
-    extra = {"bank": {f"groove:{s}": groove(s) for s in near}, "tag": f"groove={seed}",
-             "nav": {"sliders": [{"key": "groove", "points": [[s, f"groove:{s}", f"groove={s}"] for s in near]}]}}
+    from musicvae.app.stage import slider_bank
+
+    bank, nav, tag = slider_bank("groove", seed, 1, 0, 200, lambda v: groove(int(v)))
+    extra = {"bank": bank, "nav": nav, "tag": tag}
 if not hidden:
     with st.columns(2)[1] if in_column else st.container():
         state = looper(pattern, qpm, key="looper", label=f"Groove {seed}", switch_at=switch_at, offsets=offsets,
@@ -324,7 +325,7 @@ def test_banked_slider_switches_before_the_rerun(page, app):
 
     open_player(page, app)
     page.get_by_text("Bank the neighbours").click()
-    page.wait_for_function("() => window.__musicvaeLooper.banked('groove:1')", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => window.__musicvaeLooper.banked('groove:1')", timeout=TIMEOUT_MS)  # slider_bank's keys
     press_play(page)
     since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
     slider = page.get_by_role("slider", name="Groove")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import numpy as np
 import streamlit as st
 
 from musicvae.app import ui
@@ -79,8 +80,32 @@ class Stage:
         state[f"playsel_{self.mode}"] = key
         title, pattern = self.grooves[key]
         with self.slot:
+            if bank and nav is not None:  # a groove switched to in the browser is the main one: its roll
+                nav = {"roll": f"roll_{self.main}", **nav}
             mount_looper(self.ctx, pattern, title, f"roll_{key}", on_command, queue if key == self.main else None,
                          bank=bank, nav=nav, tag=(tag if key == self.main else f"play:{key}") if bank else None)
+
+
+def slider_bank(key: str, value: float, step: float, low: float, high: float,
+                groove_at: Callable[[float], DrumPattern], salt: str = "") -> tuple[dict, dict, str]:
+    """(bank, nav, tag) for :meth:`Stage.mount` so that the slider ``key`` switches in the browser.
+
+    ``groove_at(v)`` is the groove the mode would play with the slider at ``v`` (decoded as the mode
+    decodes it, humanized when the mode humanizes, so the rerun sends the very same groove); it is
+    called for ``value`` and its neighbours one ``step`` left and right (inside ``low``..``high``).
+    Cached decodes make this cheap: after a step, the new value was a neighbour already.  ``salt``
+    names everything else the grooves depend on (seed, model...), so a tag is never reused for
+    another groove.  The tag of the current value is returned for ``tag=``.
+    """
+    def tag_of(v: float) -> str:
+        return f"{key}={v:g}" + (f"|{salt}" if salt else "")
+
+    decimals = max(0, -int(np.floor(np.log10(step)))) + 2 if step > 0 else 6
+    values = [round(value + k * step, decimals) for k in (-1, 0, 1)]
+    values = [v for v in values if low - 1e-9 <= v <= high + 1e-9]
+    bank = {f"{key}:{v:g}": groove_at(v) for v in values}
+    points = [[v, f"{key}:{v:g}", tag_of(v)] for v in values]
+    return bank, {"sliders": [{"key": key, "points": points}]}, tag_of(round(value, decimals))
 
 
 def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
