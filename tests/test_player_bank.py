@@ -69,7 +69,9 @@ def _check_bank(data: dict, bank: dict, n: int, row: int, col: int) -> None:
     assert data["bank_id"] == bank["id"] and len(bank["patterns"]) == n * n
     assert set(bank["patterns"]) == {f"cell:{r},{c}" for r in range(1, n + 1) for c in range(1, n + 1)}
     assert data["tag"] == f"cell:{row},{col}"
-    assert data["nav"] == {"n": n, "row": row, "col": col, "chart": "grid_chart", "roll": "roll_grid_cell"}
+    assert data["nav"] == {"n": n, "row": row, "col": col, "chart": "grid_chart", "roll": "roll_grid_cell",
+                           "label": "♪ grid cell row {row}, column {col}"}
+    assert data["label"] == f"♪ grid cell row {row}, column {col}"  # what the browser writes from nav["label"]
     assert data["pattern"] == bank["patterns"][f"cell:{row},{col}"]  # the browser's early switch is the groove
 
 

@@ -106,6 +106,7 @@ def test_grid_switches_in_the_browser_before_the_rerun(page, server):
     page.locator("h2").first.click()
     page.keyboard.press("ArrowRight")
     assert playing_next(page) == bank_id(page, "cell:1,2")  # at once, from the bank
+    assert page.locator(".mv-label").inner_text() == "♪ grid cell row 1, column 2"  # said at once too
     answered(page, "cell:1,2")
     settle(page)
     page.keyboard.press("ArrowDown")

@@ -212,7 +212,7 @@ def grid_ui(ctx: ui.Context) -> None:
         stage.offer(f"corner_src_{i}", f"{name}: {labels[i]}", corners[i])
     bank = {f"cell:{i // n + 1},{i % n + 1}": p for i, p in enumerate(patterns)} if len(patterns) == n * n else None
     nav = {"n": n, "row": int(state["grid_row"]), "col": int(state["grid_col"]), "chart": "grid_chart",
-           "roll": f"roll_{MAIN}"}
+           "roll": f"roll_{MAIN}", "label": "♪ grid cell row {row}, column {col}"}  # as the title below
     stage.mount(_command, queue, bank=bank, nav=nav, tag=tag)
     left, middle, right = st.columns([5, 3, 5])
     with left:

@@ -171,10 +171,11 @@ def looper(
     of grooves the loop follows one per bar (bar k plays bar k of groove k, round and round) until a
     run without a queue; ``pattern`` is then what plays when the queue ends.
     ``bank``: ``{key: groove}`` the browser may switch to on an input event before the rerun (sent
-    once per content, see :func:`bank_data`); ``nav``: ``{"n", "row", "col", "chart", "roll"}`` for the
+    once per content, see :func:`bank_data`); ``nav``: ``{"n", "row", "col", "chart", "roll", "label"}`` for the
     Grid (bank keys ``"cell:<row>,<col>"``, 1-based: the arrow keys move the cell and send
     ``command="cell:<row>,<col>"``, a click on the plotly chart ``.st-key-<chart>`` switches to its
-    cell, the blend pad's puck to the nearest cell), or ``{"sliders": [{"key", "points": [[value,
+    cell, the blend pad's puck to the nearest cell; ``label`` with ``{row}``/``{col}`` relabels the
+    player at once), or ``{"sliders": [{"key", "points": [[value,
     bank_key, tag], ...]}]}`` for sliders whose neighbouring values are banked (the slider in
     ``.st-key-<key>`` moving to ``value`` switches to ``bank_key`` at once; the rerun answers with
     ``tag``); ``tag``: what the server plays (``"cell:2,3"``, ``"puck:0.300,0.800"``...), matched

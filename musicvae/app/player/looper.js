@@ -340,6 +340,11 @@ class Looper {
     const tag = `cell:${row},${col}`;
     if (!this.switchLocal(tag, tag, source)) return false;
     this.cell = [row, col];
+    const label = this.nav && typeof this.nav.label === "string" ? this.nav.label : "";
+    if (label) { // the player's label says which cell at once (the rerun writes the same)
+      const text = label.replace("{row}", String(row)).replace("{col}", String(col));
+      for (const view of this.views) view.label.textContent = text;
+    }
     return true;
   }
 
