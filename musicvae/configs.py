@@ -23,6 +23,9 @@ class HParams:
     output: str = "categorical"
     groove_input: str = "full"  # groove only: "full" or "humanize" (the encoder sees the hits only)
     hits_as_controls: bool = False  # groove only: every decoder step also reads that step's hits (spec §1.3)
+    # groove only: what of the previous step the decoder reads back: "full" (hits, velocities, offsets: GrooVAE)
+    # or "hits" (velocities and offsets not fed back: teacher forcing then equals free running, no exposure bias)
+    groove_feedback: str = "full"
     z_size: int = 256
     enc_rnn_size: tuple[int, ...] = (512,)
     dec_rnn_size: tuple[int, ...] = (256, 256)
@@ -81,6 +84,8 @@ class HParams:
             raise ValueError(f"decoder must be 'hierarchical' or 'flat', not {self.decoder!r}")
         if self.output not in ("categorical", "groove"):
             raise ValueError(f"output must be 'categorical' or 'groove', not {self.output!r}")
+        if self.groove_feedback not in ("full", "hits"):
+            raise ValueError(f"groove_feedback must be 'full' or 'hits', not {self.groove_feedback!r}")
         if self.groove_input not in ("full", "humanize"):
             raise ValueError(f"groove_input must be 'full' or 'humanize', not {self.groove_input!r}")
         if self.output == "groove" and (self.denoise_prob > 0 or self.token_dropout > 0
@@ -175,6 +180,12 @@ CONFIGS: dict[str, Config] = {
             _GROOVE.replace(groove_input="humanize", hits_as_controls=True),
             "Hierarchical 4-bar groove VAE for humanizing: reads a quantized groove (hits only), plays it back "
             "with velocities and microtiming; the decoder reads each step's hits, so no hit is added or lost.",
+        ),
+        Config(
+            "groovae-hier_4bar_humanize_hitsfb",
+            _GROOVE.replace(groove_input="humanize", hits_as_controls=True, groove_feedback="hits"),
+            "groovae-hier_4bar_humanize whose decoder reads back only the hits of the previous step, not its own "
+            "velocities and offsets (trains exactly what inference does).",
         ),
         Config(
             "groovae-hier_4bar",

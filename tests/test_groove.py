@@ -213,3 +213,21 @@ def test_groove_training_needs_the_feel(small_data, tmp_path):
                  start_bar=arrays["start_bar"])
     with pytest.raises(TrainingError, match="re-run `musicvae prepare`"):
         train(get_config(TINY), tmp_path / "run", bare, num_steps=1, progress=False)
+
+
+def test_hits_feedback_model_trains_exactly_what_it_plays():
+    """With ``groove_feedback=hits`` the decoder never reads its own velocities/offsets back: teacher-forced
+    outputs equal free-running ones, whatever feel the targets carry (no exposure bias)."""
+    torch.manual_seed(0)
+    model = build_model(get_config(TINY, "groove_feedback=hits").hparams).eval()
+    frames = _frames(3)
+    with torch.no_grad():
+        z = model.encode_frames(frames)[0]
+        forced = model.decode_outputs(z, frames)
+        free, _ = model.free_run_frames(z, 0.0, hits=frames[..., :9])
+    assert torch.allclose(forced, free, atol=1e-5)
+    full = build_model(get_config(TINY).hparams).eval()
+    full.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(full.decode_outputs(z, frames), full.free_run_frames(z, 0.0, hits=frames[..., :9])[0],
+                                  atol=1e-3)
