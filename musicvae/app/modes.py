@@ -12,7 +12,7 @@ import numpy as np
 import streamlit as st
 
 from musicvae.app import core, feel, ui
-from musicvae.app.stage import Stage
+from musicvae.app.stage import Stage, slider_bank
 from musicvae.media.audio import AudioError
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
@@ -48,10 +48,15 @@ def user_refine(on: bool):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _similar(model_key: str, hits: bytes, n: int, similarity: float, temperature: float, seed: int, refine: bool,
-             _model):
-    base = DrumPattern(np.frombuffer(hits, dtype=bool).reshape(-1, NUM_CLASSES))
-    return _model.similar(base, n, similarity, temperature, seed, refine=user_refine(refine))
+def _similar(model_key: str, mu: bytes, qpm: float, n: int, similarity: float, temperature: float, seed: int,
+             _model) -> list[DrumPattern]:
+    """``api.similar`` from the groove's code (``encode_mu``: encoded once, refined or not), so a new
+    temperature (and the temperature slider's banked neighbours) costs a decode, not an encode."""
+    import torch
+
+    code = torch.from_numpy(np.frombuffer(mu, dtype=np.float32).reshape(1, -1).copy())
+    z = similarity * code + (1.0 - similarity) * _model.sample_z(n, seed)
+    return _model.decode(z, temperature, seed + 1, qpm=qpm)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -131,33 +136,44 @@ def sample_ui(ctx: ui.Context) -> None:
         with a:
             base_key = ui.pick_groove("Groove to vary", "sim_base", items)
         b.slider("Similarity", 0.0, 1.0, step=0.05, key="similarity", help="1 = the groove itself, 0 = random")
-    n, temperature, seed = int(state["n_var"]), float(state["temperature"]), int(state["seed"])
+    n, temperature, seed = int(state["n_var"]), round(float(state["temperature"]), 4), int(state["seed"])
     timer = ui.Timer()
+    grooves_at = None  # temperature -> the variations the server plays at it (decoded, with feel when on)
     if ctx.model is None:
         ui.no_model_notice()
         presets = ui.get_presets()
         chosen = [presets[(seed + i) % len(presets)] for i in range(n)] if presets else []
         patterns, titles = [p.pattern for p in chosen], [p.name for p in chosen]
         st.caption("Showing preset grooves (picked by the seed) until a model is installed.")
-    elif state["similar_on"]:
-        base, sim_ctx = items[base_key][1], _similar_context(ctx)
-        patterns = _similar(core.model_key(sim_ctx.pick.path), base.hits.tobytes(), n, float(state["similarity"]),
-                            temperature, seed, refining(), sim_ctx.model)
-        st.caption(f"Encoded and varied with `{sim_ctx.pick.name}`: the interpolation model (high KL) "
-                   "reconstructs grooves best.")
-        titles = [f"similar {i + 1} (seed {seed})" for i in range(n)]
     else:
-        patterns = _sample(core.model_key(ctx.pick.path), n, temperature, seed, ctx.model)
-        titles = [f"sample {i + 1} (seed {seed})" for i in range(n)]
-    timer.mark("decode")
-    if ctx.model is not None and feel.active():  # the model's grooves, played with feel (presets keep theirs)
-        patterns = feel.humanize(patterns)
-        timer.mark("humanize")
+        if state["similar_on"]:
+            base, sim_ctx = items[base_key][1], _similar_context(ctx)
+            mu = encode_mu(sim_ctx, [base]).astype(np.float32).tobytes()
+            similarity = float(state["similarity"])
+
+            def decode(t: float) -> list[DrumPattern]:
+                return _similar(core.model_key(sim_ctx.pick.path), mu, base.qpm, n, similarity, t, seed,
+                                sim_ctx.model)
+            st.caption(f"Encoded and varied with `{sim_ctx.pick.name}`: the interpolation model (high KL) "
+                       "reconstructs grooves best.")
+            titles = [f"similar {i + 1} (seed {seed})" for i in range(n)]
+        else:
+            def decode(t: float) -> list[DrumPattern]:
+                return _sample(core.model_key(ctx.pick.path), n, t, seed, ctx.model)
+            titles = [f"sample {i + 1} (seed {seed})" for i in range(n)]
+
+        def grooves_at(t: float) -> list[DrumPattern]:  # the model's grooves, played with feel (presets keep theirs)
+            return feel.humanize(decode(t))
+        patterns = grooves_at(temperature)
+        timer.mark("decode" if not feel.active() else "decode + humanize")
     for i, pattern in enumerate(patterns):  # the looper gets its groove before the rolls are drawn
         stage.offer(f"sample_{i}", titles[i], pattern)
     if state["similar_on"] and ctx.model is not None:
         stage.offer("sim_src", f"the groove varied: {items[base_key][0]}", items[base_key][1])
-    stage.mount(_sample_command)
+    banked = _temperature_bank(stage, grooves_at, temperature, seed, n)
+    if banked:
+        timer.mark("neighbours")
+    stage.mount(_sample_command, **banked)
     per_row = 1 if n == 1 else (2 if n in (2, 4) else 3)
     for row in range(0, len(patterns), per_row):
         columns = st.columns(per_row)
@@ -177,6 +193,24 @@ def sample_ui(ctx: ui.Context) -> None:
     timer.mark("rolls")
     timer.show(ctx)
     ui.sync_url()
+
+
+def _temperature_bank(stage: Stage, grooves_at, temperature: float, seed: int, n: int) -> dict:
+    """``bank``/``nav``/``tag``/``banked`` for the temperature slider: the variation the looper plays,
+    at the neighbouring temperatures, exactly as the rerun will make it (so the browser switches on
+    the slider's move).  Nothing when the looper plays the groove being varied, or there is no model."""
+    chosen = stage.chosen if stage.chosen in stage.grooves else stage.main
+    if grooves_at is None or not chosen.startswith("sample_"):
+        return {}
+    index, state = int(chosen.removeprefix("sample_")), st.session_state
+    salt = f"{chosen} of {n}, seed {seed}"
+    if state.get("similar_on"):
+        salt += f", similar {state.get('sim_base')} at {float(state.get('similarity', 0)):g}"
+    played = feel.current()
+    if played is not None:
+        salt += f", feel {played.variation:g}/{played.take}"
+    bank, nav, tag = slider_bank("temperature", temperature, 0.05, 0.1, 2.0, lambda t: grooves_at(t)[index], salt)
+    return {"bank": bank, "nav": nav, "tag": tag, "banked": chosen}
 
 
 def _vel(pattern: DrumPattern) -> bytes | None:

@@ -16,6 +16,7 @@ event and the rerun only confirms (see :mod:`musicvae.app.player`).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -66,11 +67,13 @@ class Stage:
         ui.show_groove(self.ctx, pattern, key, title, play=lambda where: self.play_toggle(key, where), **kwargs)
 
     def mount(self, on_command: Callable[[str], None] | None = None, queue: list[DrumPattern] | None = None,
-              bank: dict[str, DrumPattern] | None = None, nav: dict | None = None, tag: str | None = None) -> None:
+              bank: dict[str, DrumPattern] | None = None, nav: dict | None = None, tag: str | None = None,
+              banked: str | None = None) -> None:
         """The looper in the slot, playing the chosen groove (the main one when that is gone).
 
-        ``bank``/``nav``/``tag``: see :func:`musicvae.app.player.looper`; ``tag`` names the main groove
-        (a play toggle's groove is tagged ``"play:<key>"``)."""
+        ``bank``/``nav``/``tag``: see :func:`musicvae.app.player.looper`; ``tag`` names the groove the
+        bank's grooves stand in for: ``banked`` (the main one by default; Sample banks the variation it
+        plays); any other groove is tagged ``"play:<key>"``."""
         state = st.session_state
         key = self.chosen if self.chosen in self.grooves else self.main
         if key not in self.grooves:
@@ -80,32 +83,41 @@ class Stage:
         state[f"playsel_{self.mode}"] = key
         title, pattern = self.grooves[key]
         with self.slot:
-            if bank and nav is not None:  # a groove switched to in the browser is the main one: its roll
-                nav = {"roll": f"roll_{self.main}", **nav}
+            target = banked or self.main
+            if bank and nav is not None:  # a groove switched to in the browser is the banked one: its roll
+                nav = {"roll": f"roll_{target}", **nav}
             mount_looper(self.ctx, pattern, title, f"roll_{key}", on_command, queue if key == self.main else None,
-                         bank=bank, nav=nav, tag=(tag if key == self.main else f"play:{key}") if bank else None)
+                         bank=bank, nav=nav, tag=(tag if key == target else f"play:{key}") if bank else None)
 
 
 def slider_bank(key: str, value: float, step: float, low: float, high: float,
-                groove_at: Callable[[float], DrumPattern], salt: str = "") -> tuple[dict, dict, str]:
+                groove_at: Callable[[float], DrumPattern | None], salt: str = "",
+                tag_at: Callable[[float], str] | None = None) -> tuple[dict, dict, str]:
     """(bank, nav, tag) for :meth:`Stage.mount` so that the slider ``key`` switches in the browser.
 
     ``groove_at(v)`` is the groove the mode would play with the slider at ``v`` (decoded as the mode
     decodes it, humanized when the mode humanizes, so the rerun sends the very same groove); it is
-    called for ``value`` and its neighbours one ``step`` left and right (inside ``low``..``high``).
-    Cached decodes make this cheap: after a step, the new value was a neighbour already.  ``salt``
-    names everything else the grooves depend on (seed, model...), so a tag is never reused for
-    another groove.  The tag of the current value is returned for ``tag=``.
+    called for ``value`` and its neighbours one ``step`` left and right (inside ``low``..``high``);
+    ``None``: that value is not banked (its move goes through the server).  Cached decodes make this
+    cheap: after a step, the new value was a neighbour already.  ``salt`` names everything else the
+    grooves depend on (seed, model...), so a tag is never reused for another groove; ``tag_at(v)``
+    replaces the tag altogether (several sliders of one groove: the rerun names the whole state).
+    The tag of the current value is returned for ``tag=``.  Banks of several sliders merge:
+    ``{**bank_a, **bank_b}``, ``{"sliders": nav_a["sliders"] + nav_b["sliders"]}``.
     """
     def tag_of(v: float) -> str:
+        if tag_at is not None:
+            return tag_at(v)
         return f"{key}={v:g}" + (f"|{salt}" if salt else "")
 
     decimals = max(0, -int(np.floor(np.log10(step)))) + 2 if step > 0 else 6
     values = [round(value + k * step, decimals) for k in (-1, 0, 1)]
     values = [v for v in values if low - 1e-9 <= v <= high + 1e-9]
-    bank = {f"{key}:{v:g}": groove_at(v) for v in values}
-    points = [[v, f"{key}:{v:g}", tag_of(v)] for v in values]
-    return bank, {"sliders": [{"key": key, "points": points}]}, tag_of(round(value, decimals))
+    grooves = {v: groove_at(v) for v in values}
+    bank = {f"{key}:{v:g}": groove for v, groove in grooves.items() if groove is not None}
+    points = [[v, f"{key}:{v:g}", tag_of(v)] for v, groove in grooves.items() if groove is not None]
+    css = re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())  # Streamlit's .st-key-<key> class
+    return bank, {"sliders": [{"key": css, "points": points}]}, tag_of(round(value, decimals))
 
 
 def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
