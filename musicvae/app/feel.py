@@ -152,6 +152,12 @@ def play_one(feel: Feel, pattern: DrumPattern) -> DrumPattern:
     return DrumPattern(pattern.hits, found[0], pattern.qpm, pattern.source, found[1])
 
 
+def has_one(feel: Feel, pattern: DrumPattern) -> bool:
+    """Whether :func:`play_one` holds ``pattern`` with this feel already (it would cost nothing)."""
+    with _SINGLES_LOCK:
+        return (feel.key, pattern.hits.tobytes(), pattern.num_steps, feel.variation, feel.take) in _SINGLES
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def _humanize(model_key: str, hits: bytes, steps: int, variation: float, take: int, _model) -> list[tuple]:
     """(velocities, offsets) per groove of a batch of hit grids [N, steps, 9] (bytes)."""

@@ -5,10 +5,18 @@ not rerun on a slider move), single decodes are kept in a small thread-safe LRU,
 move the next step of the slider just moved (and the step back) is decoded in a background
 thread, so a step-by-step move usually finds its groove already decoded.  Decoding is always one
 z at a time with the same seed, so a prefetched groove is exactly the one the move would decode.
+
+Every visible slider's grooves one step either side go to the looper as its bank (with feel when
+Humanize is on), so the browser switches on the slider's move and the rerun only confirms
+(:func:`musicvae.app.stage.slider_bank`).  They come from the same cache: the moved slider's are
+usually there (the background thread decodes two steps ahead); the other sliders' are new after
+each move, so at most ``BANK_DECODES`` are decoded in the run, the rest in the background, banked
+by a later run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -19,12 +27,13 @@ import streamlit as st
 
 from musicvae.app import core, feel, ui
 from musicvae.app.modes import DECODE_SEED_OFFSET, closeness, encode_mu, temperature_and_seed
-from musicvae.app.stage import Stage, follow
+from musicvae.app.stage import Stage, follow, slider_bank
 from musicvae.pattern import DrumPattern
 
 STEP = 0.1  # slider step, in standard deviations
 MAX_DECODED = 512
 MAX_PENDING = 3  # queued or running prefetches; a busy server does not speculate beyond this
+BANK_DECODES = 6  # neighbours decoded in a run for the bank: the 3 default sliders, both sides (~8 ms each, ~14 with feel)
 _LOCK = threading.Lock()
 _DECODED: OrderedDict[tuple, DrumPattern] = OrderedDict()
 _PENDING: set[tuple] = set()  # keys being prefetched (under _LOCK)
@@ -91,15 +100,70 @@ def prefetch(model, model_key: str, z0, alphas: dict[str, float], moved: str | N
         return
     for sign in (direction, -direction):
         value = round(alphas[moved] + sign * STEP, 3)
-        if not -3.0 <= value <= 3.0:
-            continue
-        nearby = {**alphas, moved: value}
-        key = _key(model_key, z0, nearby, temperature, seed)
-        with _LOCK:
-            if key in _DECODED or key in _PENDING or len(_PENDING) >= MAX_PENDING:
-                continue
-            _PENDING.add(key)
-        _prefetcher().submit(_prefetch_job, key, (model, model_key, z0, nearby, directions, temperature, seed), played)
+        if -3.0 <= value <= 3.0:
+            prefetch_one(model, model_key, z0, {**alphas, moved: value}, directions, temperature, seed, played)
+
+
+def prefetch_one(model, model_key: str, z0, alphas: dict[str, float], directions, temperature: float, seed: int,
+                 played: feel.Feel | None = None) -> None:
+    """Decode the groove at ``alphas`` in the background (unless it is there, on its way, or too much is)."""
+    key = _key(model_key, z0, alphas, temperature, seed)
+    with _LOCK:
+        if key in _DECODED or key in _PENDING or len(_PENDING) >= MAX_PENDING:
+            return
+        _PENDING.add(key)
+    _prefetcher().submit(_prefetch_job, key, (model, model_key, z0, alphas, directions, temperature, seed), played)
+
+
+def ready(model_key: str, z0, alphas: dict[str, float], temperature: float, seed: int,
+          played: feel.Feel | None) -> bool:
+    """Whether the groove at ``alphas`` is decoded (and played with feel, when on) already: free to bank."""
+    key = _key(model_key, z0, alphas, temperature, seed)
+    with _LOCK:
+        pattern = _DECODED.get(key)
+    return pattern is not None and (played is None or feel.has_one(played, pattern))
+
+
+def slider_banks(ctx: ui.Context, z0, alphas: dict[str, float], moved: str | None, directions, temperature: float,
+                 seed: int, played: feel.Feel | None, current: DrumPattern) -> dict:
+    """``bank``/``nav``/``tag`` for :meth:`Stage.mount`: every slider's groove one step either side.
+
+    The moved slider first; neighbours not decoded yet cost a decode here, up to ``BANK_DECODES`` per
+    run, the others go to the background thread and are banked by a later run (their moves go
+    through the server until then)."""
+    model_key = core.model_key(ctx.pick.path)
+    state = hashlib.sha1(np.asarray(z0, np.float32).tobytes()).hexdigest()[:8]
+    salt = f"z {state}, T {temperature:g}, seed {seed}"
+    if played is not None:
+        salt += f", feel {played.variation:g}/{played.take}"
+    budget = [BANK_DECODES]
+
+    def tag_of(values: dict[str, float]) -> str:
+        moved_values = ",".join(f"{k}={a:g}" for k, a in sorted(values.items()) if round(a, 3) != 0)
+        return f"latent {moved_values or 'origin'}|{salt}"
+
+    def groove_at(key: str, value: float) -> DrumPattern | None:
+        nearby = {**alphas, key: value}
+        if round(value, 3) == alphas[key]:
+            return current
+        if not ready(model_key, z0, nearby, temperature, seed, played):
+            if budget[0] <= 0:
+                prefetch_one(ctx.model, model_key, z0, nearby, directions, temperature, seed, played)
+                return None
+            budget[0] -= 1
+        pattern = decode_steered(ctx.model, model_key, z0, nearby, directions, temperature, seed)
+        return pattern if played is None else feel.humanize_one(pattern, played)
+
+    bank: dict[str, DrumPattern] = {}
+    sliders: list[dict] = []
+    tag = tag_of(alphas)
+    for key in sorted(alphas, key=lambda k: k != moved):
+        more, nav, _ = slider_bank(f"lat_{key}", alphas[key], STEP, -3.0, 3.0,
+                                   lambda v, key=key: groove_at(key, v), tag_at=lambda v, key=key: tag_of(
+                                       {**alphas, key: v}))
+        bank.update(more)
+        sliders += nav["sliders"]
+    return {"bank": bank, "nav": {"sliders": sliders}, "tag": tag}
 
 
 def _reset_latent() -> None:
@@ -229,7 +293,9 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
     stage.offer("latent", f"steered groove ({label})", pattern)  # the looper first, then the rolls
     if base is not None:
         stage.offer("latent_src", f"the starting groove: {base_label}", base)
-    stage.mount(_command)
+    banked = slider_banks(ctx, z0, alphas, moved, directions, temperature, decode_seed, played, pattern)
+    timer.mark("neighbours")
+    stage.mount(_command, **banked)
     with roll_col:
         stage.show(pattern, "latent", f"steered groove ({label})")
     timer.mark("roll")
@@ -239,7 +305,10 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
         closeness(ctx, [("its hits", base)])
     if not ctx.present:
         attribute_panel(ctx, z0, alphas, directions, pattern)
-    prefetch(ctx.model, model_key, z0, alphas, moved, direction, directions, temperature, decode_seed, played)
+    if moved is not None:  # the steps after the banked ones: the next run banks them at no cost
+        value = round(alphas[moved] + direction * STEP, 3)
+        ahead = {**alphas, moved: value} if -3.0 <= value <= 3.0 else alphas
+        prefetch(ctx.model, model_key, z0, ahead, moved, direction, directions, temperature, decode_seed, played)
     timer.show(ctx)
     ui.sync_url()
 
