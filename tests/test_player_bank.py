@@ -174,3 +174,76 @@ def test_slider_bank_holds_the_neighbouring_values():
     assert list(bank) == ["temperature:1.95", "temperature:2"] and tag == "temperature=2"
     bank, nav, _ = slider_bank("groove", 0, 1, 0, 200, groove_at)
     assert [p[0] for p in nav["sliders"][0]["points"]] == [0, 1]
+
+
+def _point(data: dict, slider: str, value: float) -> list:
+    """The nav point [value, bank key, tag] of ``slider`` (its .st-key- class name) at ``value``."""
+    found = [p for s in data["nav"]["sliders"] if s["key"] == slider for p in s["points"] if abs(p[0] - value) < 1e-9]
+    assert len(found) == 1, (slider, value, data["nav"])
+    return found[0]
+
+
+def _step_matches_the_bank(at, data: dict, slider: str, value: float, move) -> dict:
+    """Move a slider to a banked value: the rerun plays the banked groove, with the point's tag."""
+    _, key, tag = _point(data, slider, value)
+    banked = (data["bank"] or {}).get("patterns", {}).get(key) or _BANKED[data["bank_id"]][key]
+    move()
+    run_ok(at)
+    after = playing(at)
+    assert after["pattern"] == banked and after["tag"] == tag  # exactly the groove the browser switched to
+    return after
+
+
+_BANKED: dict[str, dict] = {}
+
+
+def _remember(data: dict) -> dict:
+    if data.get("bank"):
+        _BANKED[data["bank_id"]] = data["bank"]["patterns"]
+    return data
+
+
+@pytest.mark.parametrize("humanize", [False, True])
+def test_sample_banks_the_played_variation_at_the_neighbouring_temperatures(app, humanize):
+    app.query_params.update({"mode": "sample", "humanize": "1" if humanize else "0"})
+    at = run_ok(app)
+    assert bool(at.session_state["humanize"]) == humanize
+    data = _remember(playing(at))
+    assert set(data["bank"]["patterns"]) == {"temperature:0.45", "temperature:0.5", "temperature:0.55"}
+    assert data["pattern"] == data["bank"]["patterns"]["temperature:0.5"] and data["nav"]["roll"] == "roll_sample_0"
+    assert data["tag"] == _point(data, "temperature", 0.5)[2] and data["tag"].startswith("temperature=0.5|sample_0")
+    offsets = {e[3] for p in data["bank"]["patterns"].values() for e in p["events"]}
+    assert (offsets != {0.0}) == humanize  # played with feel exactly when the switch is on
+    data = _remember(_step_matches_the_bank(at, data, "temperature", 0.55,
+                                            lambda: at.slider(key="temperature").set_value(0.55)))
+    assert {k for k in _BANKED[data["bank_id"]]} == {"temperature:0.5", "temperature:0.55", "temperature:0.6"}
+    at.button(key="play_sample_2").click()  # another variation plays: the bank follows it
+    run_ok(at)
+    data = _remember(playing(at))
+    assert data["nav"]["roll"] == "roll_sample_2" and data["tag"].startswith("temperature=0.55|sample_2")
+    data = _step_matches_the_bank(at, data, "temperature", 0.5, lambda: at.slider(key="temperature").set_value(0.5))
+    assert at.session_state["playsel_sample"] == "sample_2"
+
+
+@pytest.mark.parametrize("humanize", [False, True])
+def test_latent_banks_every_sliders_neighbours(app, humanize):
+    # (the tiny test model's grooves change little along a direction: a hot decode shows each step)
+    app.query_params.update({"mode": "latent", "humanize": "1" if humanize else "0", "temperature": "2"})
+    at = run_ok(app)
+    data = _remember(playing(at))
+    sliders = [s["key"] for s in data["nav"]["sliders"]]
+    assert sliders == ["lat_pc-0", "lat_pc-1", "lat_pc-2"]  # Streamlit's .st-key- class of each slider
+    bank = data["bank"]["patterns"]
+    assert set(bank) == {f"lat_pc:{i}:{v:g}" for i in range(3) for v in (-0.1, 0, 0.1)}
+    assert len({p["id"] for p in bank.values()}) > 1  # the current groove, and its neighbours
+    offsets = {e[3] for p in bank.values() for e in p["events"]}
+    assert (offsets != {0.0}) == humanize
+    before = data["pattern"]["id"]
+    data = _remember(_step_matches_the_bank(at, data, "lat_pc-0", -0.1,
+                                            lambda: at.slider(key="lat_pc:0").set_value(-0.1)))
+    assert data["pattern"]["id"] != before  # a step that changes the groove: the bank had it right
+    data = _remember(_step_matches_the_bank(at, data, "lat_pc-1", 0.1,
+                                            lambda: at.slider(key="lat_pc:1").set_value(0.1)))
+    assert [s["key"] for s in data["nav"]["sliders"]] == ["lat_pc-1", "lat_pc-0", "lat_pc-2"]  # the moved one first
+    assert len(_BANKED[data["bank_id"]]) == 9  # 4 new neighbours and the moved slider's: all banked at once
+    _step_matches_the_bank(at, data, "lat_pc-0", -0.2, lambda: at.slider(key="lat_pc:0").set_value(-0.2))
