@@ -4,7 +4,8 @@
    shows the player holding a groove and its decoded drum kit (``window.__musicvaeLooper``), in a
    fresh browser; then the same in a second browser (server warm).
 2. Press play, then changes while the loop plays: ``--changes`` on Sample's temperature slider (one
-   ArrowRight each: 3 variations re-decoded by the server, the looper plays the first), then on Grid
+   ArrowRight each: 3 variations re-decoded by the server, the looper plays the first), on the first
+   Latent slider (one ArrowRight each, then ArrowLeft back past the start), then on Grid
    ``--changes`` each of: arrow keys (the looper's own key commands, moving the cell along a snake
    path through the 5 x 5 grid), clicks on random cells of the grid chart, and presses of the blend
    pad's puck at random points (the looper switches to the nearest cell's groove; the server's exact
@@ -19,7 +20,8 @@
 3. The scheduler's log over the whole run: the largest distance between two consecutive 16ths
    minus one 16th (0 = no gap) and whether the step counter ever skipped.
 
-Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20] [--json]`` (``--changes`` per input kind)
+Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20] [--kinds sample,latent,grid] [--json]``
+(``--changes`` per input kind; ``--kinds`` the modes measured, all three by default)
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ def press_puck(page, x: float, y: float) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20, help="changes per input kind")
+    parser.add_argument("--kinds", default="sample,latent,grid", help="modes measured, comma-separated")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--dump", type=Path, help="write every measurement and the looper's logs here (JSON)")
     args = parser.parse_args(argv)
@@ -177,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
             settle(page)
             page.locator(".mv-play").click()
             page.wait_for_function("() => window.__musicvaeLooper.state().playing", timeout=TIMEOUT_MS)
-            results: dict[str, list[dict]] = {"sample temperature": [], "grid arrow keys": [],
+            results: dict[str, list[dict]] = {"sample temperature": [], "latent slider": [], "grid arrow keys": [],
                                               "grid cell clicks": [], "blend pad puck": []}
+            kinds = set(args.kinds.split(","))
             same = 0
 
             def note(name: str, result: dict | None) -> None:
@@ -189,9 +193,24 @@ def main(argv: list[str] | None = None) -> int:
                 page.wait_for_timeout(rng.randint(0, 300))
 
             slider = page.get_by_role("slider", name="Temperature")
-            for _ in range(args.changes):
+            for _ in range(args.changes if "sample" in kinds else 0):
                 slider.focus()
                 note("sample temperature", change(page, lambda: slider.press("ArrowRight")))
+            if "latent" in kinds:
+                page.locator('[data-testid="stSidebar"]').get_by_text("Latent sliders", exact=True).click()
+                page.get_by_role("heading", name="Latent sliders").wait_for()
+                settle(page)
+                page.wait_for_timeout(1000)
+                slider = page.locator("[class*='st-key-lat_']").first.get_by_role("slider")
+                keys = ["ArrowRight"] * (args.changes // 2) + ["ArrowLeft"] * (args.changes - args.changes // 2)
+                for key in keys:
+                    slider.focus()
+                    note("latent slider", change(page, lambda key=key: slider.press(key)))
+            if "grid" not in kinds:
+                page.wait_for_timeout(2500)
+                record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
+                browser.close()
+                return report(args, out, results, record, same)
             page.locator('[data-testid="stSidebar"]').get_by_text("Grid", exact=True).click()
             page.get_by_role("heading", name="Grid").wait_for()
             page.wait_for_function("() => window.__musicvaeLooper.nav", timeout=TIMEOUT_MS)  # the Grid's groove, bank
@@ -212,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         process.terminate()
         process.wait(10)
+    return report(args, out, results, record, same)
+
+
+def report(args, out: dict, results: dict[str, list[dict]], record: dict, same: int) -> int:
     for name, values in results.items():
         if values:
             out[name] = stats([r["ms"] for r in values])
