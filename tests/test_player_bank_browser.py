@@ -162,3 +162,44 @@ def test_grid_switches_in_the_browser_before_the_rerun(page, server):
     assert transport(record["events"]) == ["play"]
     for switch in record["switches"]:
         assert switch["pos"] % 16 == 0, switch  # every groove took over on a bar line
+
+
+def test_sample_temperature_switches_in_the_browser_before_the_rerun(page, server):
+    """Sample's temperature slider: each step's groove (the first variation at the new temperature,
+    as the server decodes it) comes from the bank sent with the previous run, before the rerun
+    answers with the same tag and groove."""
+    page.goto(server + "/?mode=sample&temperature=1.5&seed=3")
+    wait_player(page)
+    settle(page)
+    page.wait_for_function("() => window.__musicvaeLooper.banked('temperature:1.55')", timeout=TIMEOUT_MS)
+    page.locator(".mv-play").click()
+    page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
+    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+    slider = page.get_by_role("slider", name="Temperature")
+    tags, changed = [], []
+    for value in ("1.55", "1.6", "1.65", "1.7"):
+        page.wait_for_function(f"() => window.__musicvaeLooper.banked('temperature:{value}')", timeout=TIMEOUT_MS)
+        expected = bank_id(page, f"temperature:{value}")
+        before = playing_next(page)
+        tag = page.evaluate(f"""() => window.__musicvaeLooper.nav.sliders[0].points
+                                .find(p => p[1] === 'temperature:{value}')[2]""")
+        slider.focus()
+        slider.press("ArrowRight")
+        page.wait_for_function("id => { const s = window.__musicvaeLooper.state(); "
+                               "return (s.pendingId || s.scheduledId) === id; }", arg=expected, timeout=2000)
+        answered(page, tag)
+        settle(page)
+        assert playing_next(page) == expected  # the server's answer changed nothing
+        tags.append(tag)
+        if expected != before:
+            changed.append(tag)
+    assert changed, "no step changed the groove: nothing was measured"
+    record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
+    arrivals = [a for a in record["arrivals"][since:] if a["kind"] != "cancel"]
+    assert [(a["source"], a["tag"]) for a in arrivals] == [("bank", t) for t in changed], arrivals
+    for arrival in arrivals:  # each switch before the server's rerun answered it, which confirmed it
+        answers = [x for x in record["answers"] if x["tag"] == arrival["tag"]]
+        assert answers and all(x["perfTime"] > arrival["perfTime"] for x in answers)
+        assert answers[-1]["verdict"] == "confirm" and answers[-1]["patternId"] == arrival["patternId"]
+    check_continuous([e for e in record["log"] if e["audioTime"] >= record["log"][0]["audioTime"]])
+    assert transport(record["events"]) == ["play"]
