@@ -247,3 +247,45 @@ def test_latent_banks_every_sliders_neighbours(app, humanize):
     assert [s["key"] for s in data["nav"]["sliders"]] == ["lat_pc-1", "lat_pc-0", "lat_pc-2"]  # the moved one first
     assert len(_BANKED[data["bank_id"]]) == 9  # 4 new neighbours and the moved slider's: all banked at once
     _step_matches_the_bank(at, data, "lat_pc-0", -0.2, lambda: at.slider(key="lat_pc:0").set_value(-0.2))
+
+
+@pytest.mark.parametrize("humanize", [False, True])
+def test_interpolate_banks_its_strip_as_a_one_row_grid(app, humanize):
+    app.query_params.update({"mode": "interpolate", "humanize": "1" if humanize else "0"})
+    at = run_ok(app)
+    data = _remember(playing(at))
+    steps = int(at.session_state["steps"])
+    bank = data["bank"]["patterns"]
+    assert list(bank) == [f"cell:1,{i}" for i in range(1, steps + 1)]
+    step = int(at.session_state["interp_step"])
+    assert data["nav"] == {"n": steps, "rows": 1, "cols": steps, "row": 1, "col": step, "chart": "interp_strip",
+                           "roll": "roll_interp_view"}
+    assert data["tag"] == f"cell:1,{step}" and data["pattern"] == bank[f"cell:1,{step}"]
+    model_made = [e[3] for p in list(bank.values())[1:-1] for e in p["events"]]
+    assert (set(model_made) != {0.0}) == humanize  # the strip's steps, played with feel when on
+    at.select_slider(key="interp_step").set_value(3)
+    run_ok(at)
+    after = playing(at)
+    assert after["bank"] is None and after["bank_id"] == data["bank_id"]  # the same strip: not sent again
+    assert after["tag"] == "cell:1,3" and after["pattern"] == bank["cell:1,3"]
+    at.toggle(key="interp_follow").set_value(True)
+    run_ok(at)
+    assert "bank_id" not in playing(at)  # walking the morph: the strip's steps play one per bar
+
+
+def test_interpolate_cell_command_moves_the_step():
+    import streamlit as st
+
+    from musicvae.app import interpolate
+
+    with pytest.MonkeyPatch.context() as patch:
+        state: dict = {"steps": 7, "interp_step": 1}
+        patch.setattr(st, "session_state", state)
+        interpolate._command("cell:1,5")
+        assert state["interp_step"] == 5 and state["playsel_interpolate"] == interpolate.MAIN
+        interpolate._command("cell:1,99")  # clamped into the strip
+        assert state["interp_step"] == 7
+        interpolate._command("cell:x")  # garbage: nothing moves
+        assert state["interp_step"] == 7
+        interpolate._command("left")
+        assert state["interp_step"] == 6

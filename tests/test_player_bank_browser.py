@@ -203,3 +203,40 @@ def test_sample_temperature_switches_in_the_browser_before_the_rerun(page, serve
         assert answers[-1]["verdict"] == "confirm" and answers[-1]["patternId"] == arrival["patternId"]
     check_continuous([e for e in record["log"] if e["audioTime"] >= record["log"][0]["audioTime"]])
     assert transport(record["events"]) == ["play"]
+
+
+def test_interpolate_strip_switches_in_the_browser_before_the_rerun(page, server):
+    """The Interpolate strip is a one-row bank: the arrow keys (up and down too) and clicks on its
+    steps switch at once; the rerun answers with the same step."""
+    page.goto(server + "/?mode=interpolate")
+    wait_player(page)
+    settle(page)
+    page.wait_for_function("() => window.__musicvaeLooper.nav && window.__musicvaeLooper.banked('cell:1,3')")
+    steps = page.evaluate("() => window.__musicvaeLooper.nav.cols")
+    page.locator(".mv-play").click()
+    page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
+    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+    start = page.evaluate("() => window.__musicvaeLooper.cell[1]")
+    expected = []
+    for key, col in (("ArrowRight", start + 1), ("ArrowDown", start + 2), ("ArrowUp", start + 1)):
+        page.locator("h2").first.click()
+        page.keyboard.press(key)
+        assert playing_next(page) == bank_id(page, f"cell:1,{col}")  # at once, from the bank
+        expected.append(f"cell:1,{col}")
+        answered(page, f"cell:1,{col}")
+        settle(page)
+    chart = page.locator(".st-key-interp_strip .js-plotly-plot")
+    click_cell(page, chart, 1, steps, 1, steps)
+    answered(page, f"cell:1,{steps}")
+    settle(page)
+    expected.append(f"cell:1,{steps}")
+    assert playing_next(page) == bank_id(page, f"cell:1,{steps}")
+    record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
+    arrivals = [a for a in record["arrivals"][since:] if a["kind"] != "cancel"]
+    ids = [bank_id(page, tag) for tag in expected]
+    changes = [tag for i, tag in enumerate(expected) if i == 0 or ids[i] != ids[i - 1]]
+    assert [(a["source"], a["tag"]) for a in arrivals] == [("bank", t) for t in changes], arrivals
+    for arrival in arrivals:  # (a step visited twice: its first answer came before the second switch)
+        answers = [x for x in record["answers"] if x["tag"] == arrival["tag"] and x["perfTime"] > arrival["perfTime"]]
+        assert answers and answers[0]["verdict"] == "confirm" and answers[0]["patternId"] == arrival["patternId"]
+    assert transport(record["events"]) == ["play"]

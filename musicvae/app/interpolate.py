@@ -1,7 +1,10 @@
 """Interpolate: a morph from groove A to groove B, one strip of rolls, one looper.
 
 The strip (all steps on one row) is the main control: a click, the step slider or the left/right
-arrow keys pick the step the looper plays; A and B have their own rolls and play toggles.
+arrow keys pick the step the looper plays; A and B have their own rolls and play toggles.  Every
+step goes to the looper as its bank (keys ``"cell:1,<step>"``, a one-row grid), so a click on the
+strip or an arrow key switches in the browser and the rerun only confirms (not while the looper
+walks the morph).
 """
 
 from __future__ import annotations
@@ -54,6 +57,14 @@ def clicked(chart_key: str, cols: int, last_key: str) -> int | None:
 
 def _command(command: str) -> None:
     state = st.session_state
+    if command.startswith("cell:"):  # the browser already plays this step (from its bank)
+        try:
+            step = int(command.removeprefix("cell:").split(",")[1])
+        except (IndexError, ValueError):
+            return
+        state["interp_step"] = min(max(step, 1), int(state["steps"]))
+        follow("interpolate", MAIN)
+        return
     move = {"left": -1, "right": 1, "up": -1, "down": 1}.get(command)
     if move is not None:
         state["interp_step"] = min(max(int(state["interp_step"]) + move, 1), int(state["steps"]))
@@ -129,7 +140,10 @@ def interpolate_ui(ctx: ui.Context) -> None:
     stage.offer(MAIN, f"step {labels[step - 1]} of {steps}", patterns[step - 1])  # before the strip is drawn
     stage.offer("src_a", f"A (your input): {items[a_key][0]}", a)
     stage.offer("src_b", f"B (your input): {items[b_key][0]}", b)
-    stage.mount(_command, list(patterns) if state.get("interp_follow") else None)
+    walk = bool(state.get("interp_follow"))
+    bank = None if walk else {f"cell:1,{i + 1}": p for i, p in enumerate(patterns)}  # a one-row grid
+    nav = {"n": steps, "rows": 1, "cols": steps, "row": 1, "col": step, "chart": "interp_strip"}
+    stage.mount(_command, list(patterns) if walk else None, bank=bank, nav=nav, tag=f"cell:1,{step}")
     from musicvae.media.plots import mosaic
 
     st.plotly_chart(mosaic(patterns, cols, labels, state["interp_step"] - 1, cell_height=90 if ctx.present else 64,

@@ -33,7 +33,7 @@ from musicvae.pattern import DrumPattern
 STEP = 0.1  # slider step, in standard deviations
 MAX_DECODED = 512
 MAX_PENDING = 3  # queued or running prefetches; a busy server does not speculate beyond this
-BANK_DECODES = 6  # neighbours decoded in a run for the bank: the 3 default sliders, both sides (~8 ms each, ~14 with feel)
+BANK_DECODES = 6  # new neighbours decoded in a run for the bank: 3 sliders, both sides (~8 ms each, ~14 with feel)
 _LOCK = threading.Lock()
 _DECODED: OrderedDict[tuple, DrumPattern] = OrderedDict()
 _PENDING: set[tuple] = set()  # keys being prefetched (under _LOCK)

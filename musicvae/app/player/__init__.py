@@ -175,7 +175,8 @@ def looper(
     Grid (bank keys ``"cell:<row>,<col>"``, 1-based: the arrow keys move the cell and send
     ``command="cell:<row>,<col>"``, a click on the plotly chart ``.st-key-<chart>`` switches to its
     cell, the blend pad's puck to the nearest cell; ``label`` with ``{row}``/``{col}`` relabels the
-    player at once), or ``{"sliders": [{"key", "points": [[value,
+    player at once; ``"rows"``/``"cols"`` for a grid that is not square: the Interpolate strip is one row,
+    where up/down step like left/right), or ``{"sliders": [{"key", "points": [[value,
     bank_key, tag], ...]}]}`` for sliders whose neighbouring values are banked (the slider in
     ``.st-key-<key>`` moving to ``value`` switches to ``bank_key`` at once; the rerun answers with
     ``tag``); ``tag``: what the server plays (``"cell:2,3"``, ``"puck:0.300,0.800"``...), matched

@@ -10,7 +10,8 @@
 // tempo change need not wait for the look-ahead; the step counter and the clock run on, so
 // nothing restarts and nothing stops.
 //
-// A bank (every cell of the Grid, sent once per content) lets the browser switch on the input event
+// A bank (every cell of the Grid, every step of the Interpolate strip as a one-row grid (nav.rows/cols),
+// sent once per content) lets the browser switch on the input event
 // itself: an arrow key, a click on the grid chart or the blend pad's puck picks the banked groove at
 // once (it waits as "pending" like any other), and the command still goes to Python.  Each switch made
 // here is remembered by the tag the server will answer with ("cell:2,3", "puck:0.300,0.800"); data
@@ -30,7 +31,7 @@
 //              verdict "confirm", "stale" (not taken) or "override")
 // and currentStep(), state(), level().
 
-const VERSION = 6;
+const VERSION = 7;
 const LOOKAHEAD = 1.0; // seconds scheduled ahead of the audio clock: a busy page's main thread may stall this long
 const MAX_LOOKAHEAD = 2.0; // a page that stalls longer earns more, up to this
 const SAFETY = 0.04; // a rewind never touches what starts sooner than this
@@ -328,11 +329,15 @@ class Looper {
     }
   }
 
+  // An arrow key in the grid (nav.n x nav.n, or nav.rows x nav.cols); in a strip of one row (the
+  // Interpolate strip) up and down step left and right, as Python's "up"/"down" do there.
   moveCell(dr, dc) {
     if (!this.nav || !(this.nav.n > 0) || !this.cell) return null;
-    const n = this.nav.n | 0;
-    const row = Math.min(n, Math.max(1, this.cell[0] + dr));
-    const col = Math.min(n, Math.max(1, this.cell[1] + dc));
+    const rows = (this.nav.rows || this.nav.n) | 0;
+    const cols = (this.nav.cols || this.nav.n) | 0;
+    if (rows === 1 && dc === 0) [dr, dc] = [0, dr];
+    const row = Math.min(rows, Math.max(1, this.cell[0] + dr));
+    const col = Math.min(cols, Math.max(1, this.cell[1] + dc));
     return this.pickCell(row, col, "bank") ? `cell:${row},${col}` : null;
   }
 
