@@ -5,7 +5,8 @@
    fresh browser; then the same in a second browser (server warm).
 2. Press play, then changes while the loop plays: ``--changes`` on Sample's temperature slider (one
    ArrowRight each: 3 variations re-decoded by the server, the looper plays the first), on the first
-   Latent slider (one ArrowRight each, then ArrowLeft back past the start), then on Grid
+   Latent slider (one ArrowRight each, then ArrowLeft back past the start), the Interpolate strip's
+   arrow keys (4 right, 4 left), then on Grid
    ``--changes`` each of: arrow keys (the looper's own key commands, moving the cell along a snake
    path through the 5 x 5 grid), clicks on random cells of the grid chart, and presses of the blend
    pad's puck at random points (the looper switches to the nearest cell's groove; the server's exact
@@ -20,7 +21,7 @@
 3. The scheduler's log over the whole run: the largest distance between two consecutive 16ths
    minus one 16th (0 = no gap) and whether the step counter ever skipped.
 
-Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20] [--kinds sample,latent,grid] [--json]``
+Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20] [--kinds sample,latent,interpolate,grid] [--json]``
 (``--changes`` per input kind; ``--kinds`` the modes measured, all three by default)
 """
 
@@ -151,7 +152,7 @@ def press_puck(page, x: float, y: float) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20, help="changes per input kind")
-    parser.add_argument("--kinds", default="sample,latent,grid", help="modes measured, comma-separated")
+    parser.add_argument("--kinds", default="sample,latent,interpolate,grid", help="modes measured, comma-separated")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--dump", type=Path, help="write every measurement and the looper's logs here (JSON)")
     args = parser.parse_args(argv)
@@ -180,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             settle(page)
             page.locator(".mv-play").click()
             page.wait_for_function("() => window.__musicvaeLooper.state().playing", timeout=TIMEOUT_MS)
-            results: dict[str, list[dict]] = {"sample temperature": [], "latent slider": [], "grid arrow keys": [],
+            results: dict[str, list[dict]] = {"sample temperature": [], "latent slider": [],
+                                              "interpolate arrow keys": [], "grid arrow keys": [],
                                               "grid cell clicks": [], "blend pad puck": []}
             kinds = set(args.kinds.split(","))
             same = 0
@@ -206,6 +208,17 @@ def main(argv: list[str] | None = None) -> int:
                 for key in keys:
                     slider.focus()
                     note("latent slider", change(page, lambda key=key: slider.press(key)))
+            if "interpolate" in kinds:
+                page.locator('[data-testid="stSidebar"]').get_by_text("Interpolate", exact=True).click()
+                page.get_by_role("heading", name="Interpolate").wait_for()
+                page.wait_for_function("() => (window.__musicvaeLooper.nav || {}).rows === 1",
+                                       timeout=TIMEOUT_MS)  # the strip's groove and bank
+                settle(page)
+                page.wait_for_timeout(1000)
+                moves = (["ArrowRight"] * 4 + ["ArrowLeft"] * 4) * args.changes
+                for key in moves[: args.changes]:
+                    page.locator("h2").first.click()  # focus out of any control: the arrows are the looper's
+                    note("interpolate arrow keys", change(page, lambda key=key: page.keyboard.press(key)))
             if "grid" not in kinds:
                 page.wait_for_timeout(2500)
                 record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
