@@ -63,30 +63,41 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-class TrainedModel:
+class _LoadedModel:
+    """What both trained-model wrappers share: a model folder in, eval mode, its meta and name."""
+
+    default_name = ""  # the shipped checkpoint :meth:`shipped` loads by default
+
+    def __init__(self, model: MusicVAE, meta: dict, max_batch_size: int = 128) -> None:
+        self.model = model.eval()
+        self.meta = meta
+        self.max_batch_size = max_batch_size
+
+    @classmethod
+    def load(cls, path: str | Path):
+        model, meta = load_model(Path(path))
+        return cls(model, meta)
+
+    @classmethod
+    def shipped(cls, name: str | None = None):
+        return cls.load(shipped_checkpoint(name or cls.default_name))
+
+    @property
+    def name(self) -> str:
+        return self.meta["config"]
+
+
+class TrainedModel(_LoadedModel):
     """A trained MusicVAE ready for inference (eval mode, no gradients)."""
+
+    default_name = DEFAULT_SAMPLE_MODEL
 
     def __init__(self, model: MusicVAE, meta: dict, max_batch_size: int = 128) -> None:
         if model.hp.output != "categorical":
             raise ValueError(f"{meta.get('config')} is a groove model (it humanizes grooves): use GrooveModel, "
                              "or `musicvae generate --mode humanize`")
-        self.model = model.eval()
-        self.meta = meta
-        self.max_batch_size = max_batch_size
+        super().__init__(model, meta, max_batch_size)
         self.fast = FastMusicVAE(self.model)  # a snapshot of the weights laid out for decoding (fast.py)
-
-    @classmethod
-    def load(cls, path: str | Path) -> TrainedModel:
-        model, meta = load_model(Path(path))
-        return cls(model, meta)
-
-    @classmethod
-    def shipped(cls, name: str = DEFAULT_SAMPLE_MODEL) -> TrainedModel:
-        return cls.load(shipped_checkpoint(name))
-
-    @property
-    def name(self) -> str:
-        return self.meta["config"]
 
     @property
     def num_steps(self) -> int:
@@ -230,28 +241,15 @@ class TrainedModel:
         return self.decode(z, temperature, None if seed is None else seed + 1, qpm=pattern.qpm)
 
 
-class GrooveModel:
+class GrooveModel(_LoadedModel):
     """A trained groove model (``musicvae.model.groove``) ready for inference: humanize grooves."""
+
+    default_name = DEFAULT_HUMANIZE_MODEL
 
     def __init__(self, model: GrooveVAE, meta: dict, max_batch_size: int = 128) -> None:
         if not isinstance(model, GrooveVAE):
             raise ValueError(f"{meta.get('config')} is not a groove model: load it with TrainedModel")
-        self.model = model.eval()
-        self.meta = meta
-        self.max_batch_size = max_batch_size
-
-    @classmethod
-    def load(cls, path: str | Path) -> GrooveModel:
-        model, meta = load_model(Path(path))
-        return cls(model, meta)
-
-    @classmethod
-    def shipped(cls, name: str = DEFAULT_HUMANIZE_MODEL) -> GrooveModel:
-        return cls.load(shipped_checkpoint(name))
-
-    @property
-    def name(self) -> str:
-        return self.meta["config"]
+        super().__init__(model, meta, max_batch_size)
 
     @torch.inference_mode()
     def humanize(self, patterns: list[DrumPattern], variation: float = 0.0,
