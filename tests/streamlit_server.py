@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +40,20 @@ def run_streamlit(script: Path, port: int, env: dict, log: Path, cwd: Path = ROO
             break
     process.kill()
     raise RuntimeError(f"streamlit did not start: {log.read_text()[-2000:]}")
+
+
+@contextmanager
+def serving(models: Path, log: Path, env: dict | None = None) -> Iterator[str]:
+    """The playground under `streamlit run` with ``models`` as its checkpoints folder (and ``env`` added);
+    yields its URL and stops it afterwards (the browser tests' server fixtures)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    process = run_streamlit(ROOT / "streamlit_app.py", port := free_port(),
+                            {**os.environ, "MUSICVAE_CHECKPOINTS_DIR": str(models), **(env or {})}, log)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

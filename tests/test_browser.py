@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from streamlit_server import free_port, run_streamlit  # noqa: E402
+from streamlit_server import serving  # noqa: E402
 from test_app import build_tiny_models, gmd_files  # noqa: E402
 from test_player_browser import check_continuous, looper_log  # noqa: E402
 
@@ -31,27 +30,13 @@ TIMEOUT_MS = 90_000
 RMS_FLOOR = 0.01
 
 
-def start_server(port: int, env: dict, log: Path) -> subprocess.Popen:
-    """The playground under `streamlit run` on 127.0.0.1:port, as `make demo` runs it."""
-    return run_streamlit(ROOT / "streamlit_app.py", port, env, log)
-
-
 @pytest.fixture(scope="module")  # module: its Playwright must be gone before test_player_browser starts its own
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
     pytest.importorskip("playwright")
-    models = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models")
-    port = free_port()
-    env = dict(os.environ, MUSICVAE_CHECKPOINTS_DIR=str(models))
-    ARTIFACTS.mkdir(exist_ok=True)
-    process = start_server(port, env, ARTIFACTS / "streamlit.log")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving(build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models"), ARTIFACTS / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ the tiny models of ``test_app`` and the tiny groove model of ``test_app_feel``.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,7 +22,6 @@ from test_browser import (  # noqa: E402
     check_heard,
     press_play,
     settle,
-    start_server,
     switches,
     wait_player,
     wait_switch,
@@ -39,19 +36,10 @@ def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
     pytest.importorskip("playwright")
-    models = build_feel_models(tmp_path_factory.getbasetemp())
-    from streamlit_server import free_port
+    from streamlit_server import serving
 
-    port = free_port()
-    env = dict(os.environ, MUSICVAE_CHECKPOINTS_DIR=str(models))
-    ARTIFACTS.mkdir(exist_ok=True)
-    process = start_server(port, env, ARTIFACTS / "streamlit-feel.log")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving(build_feel_models(tmp_path_factory.getbasetemp()), ARTIFACTS / "streamlit-feel.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")  # module: this Playwright is gone before another test module starts its own

@@ -12,15 +12,12 @@ Run with ``pytest -m browser tests/test_player_bank_browser.py``.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from streamlit_server import free_port, run_streamlit  # noqa: E402
 from test_app import build_tiny_models  # noqa: E402
 from test_browser import ARTIFACTS, CHROMIUM, TIMEOUT_MS, click_cell, settle, wait_player  # noqa: E402
 from test_player_browser import check_continuous, chromium_browser, looper_log, transport  # noqa: E402
@@ -34,17 +31,11 @@ def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
     pytest.importorskip("playwright")
+    from streamlit_server import serving
+
     models = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models")
-    env = dict(os.environ, MUSICVAE_CHECKPOINTS_DIR=str(models), OMP_NUM_THREADS="1")
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
-    process = run_streamlit(ROOT / "streamlit_app.py", port, env, ARTIFACTS / "streamlit-bank.log")
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with serving(models, ARTIFACTS / "streamlit-bank.log", {"OMP_NUM_THREADS": "1"}) as url:
+        yield url
 
 
 @pytest.fixture
