@@ -93,22 +93,29 @@ def run(args) -> int:
 def _reconstruct(model, args, refine) -> int:
     """Write the input window as the model sees it and its greedy reconstruction; print their hit F1."""
     from musicvae.evaluation.quality import window_f1
-    from musicvae.fileio import atomic_write_bytes
 
     if not args.input_midi_1:
         raise ValueError("--mode reconstruct needs --input_midi_1")
     source = _load_input(args.input_midi_1, args.window_1, args.drum_channel)
     [recon] = model.reconstruct([source], refine)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(args.input_midi_1.name).stem)[:60] or "groove"
-    for suffix, pattern in (("input", source), ("recon", recon)):
-        path = args.output_dir / f"{stem}_{suffix}.mid"
-        atomic_write_bytes(path, pattern.to_midi_bytes(args.qpm))
-        print(path)
+    _write_beside_input(args, {"input": source, "recon": recon})
     f1 = float(window_f1(source.hits[None], recon.hits[None])[0])
     how = f"refined, {args.refine_steps} steps" if refine else "plain encoder"
     print(f"hit F1 {f1:.3f} between the input and its reconstruction ({how})")
     return 0
+
+
+def _write_beside_input(args, patterns: dict) -> None:
+    """Write ``STEM_SUFFIX.mid`` per (suffix, pattern) into --output_dir; STEM is --input_midi_1's name made
+    safe (an untrusted file name never becomes a path)."""
+    from musicvae.fileio import atomic_write_bytes
+
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(args.input_midi_1.name).stem)[:60] or "groove"
+    for suffix, pattern in patterns.items():
+        path = args.output_dir / f"{stem}_{suffix}.mid"
+        atomic_write_bytes(path, pattern.to_midi_bytes(args.qpm))
+        print(path)
 
 
 def _groove_model(folder: Path | None):
@@ -122,7 +129,6 @@ def _humanize(args) -> int:
     """Write --input_midi_1's window quantized (velocity 80, on the grid) and humanized; print what changed."""
     import numpy as np
 
-    from musicvae.fileio import atomic_write_bytes
 
     if not args.input_midi_1:
         raise ValueError("--mode humanize needs --input_midi_1")
@@ -131,12 +137,7 @@ def _humanize(args) -> int:
         raise ValueError(f"--config {args.config} does not match the checkpoint's config {model.name}")
     source = _load_input(args.input_midi_1, args.window_1, args.drum_channel).quantized()
     [played] = model.humanize([source], args.variation, args.seed)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(args.input_midi_1.name).stem)[:60] or "groove"
-    for suffix, pattern in (("quantized", source), ("humanized", played)):
-        path = args.output_dir / f"{stem}_{suffix}.mid"
-        atomic_write_bytes(path, pattern.to_midi_bytes(args.qpm))
-        print(path)
+    _write_beside_input(args, {"quantized": source, "humanized": played})
     velocities = played.velocity_grid()[played.hits]
     offsets_ms = np.abs(played.offset_grid()[played.hits]) * 60000.0 / args.qpm / 4
     print(f"{played.num_hits} hits kept; velocities {int(velocities.min())}-{int(velocities.max())} "
