@@ -57,3 +57,22 @@ def one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def synth():
+    """The app's FluidSynth drum synth (the real soundfont); the test is skipped where there is none."""
+    from musicvae.media import audio
+
+    try:
+        return audio.default_synth()
+    except audio.AudioError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def feel_models(tmp_path_factory) -> Path:
+    """The tiny app models plus a tiny humanize model, in a checkpoints folder of their own."""
+    from test_app_feel import build_feel_models
+
+    return build_feel_models(tmp_path_factory.getbasetemp())

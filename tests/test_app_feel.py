@@ -43,11 +43,6 @@ def build_feel_models(base: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def feel_models(tmp_path_factory) -> Path:
-    return build_feel_models(tmp_path_factory.getbasetemp())
-
-
 @pytest.fixture
 def app(feel_models, monkeypatch):
     from streamlit.testing.v1 import AppTest

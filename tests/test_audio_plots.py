@@ -28,13 +28,6 @@ def groove(qpm: float = 120.0) -> DrumPattern:
     return pattern
 
 
-@pytest.fixture(scope="module")
-def synth() -> audio.DrumSynth:
-    try:
-        return audio.default_synth()
-    except audio.AudioError as error:
-        pytest.skip(str(error))
-
 
 def test_render_pattern_is_a_loud_enough_mono_wav_of_the_right_length(synth):
     wav = audio.render_pattern(groove(), qpm=120, repeats=1)

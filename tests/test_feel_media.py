@@ -42,13 +42,6 @@ def test_pattern_events_place_hits_at_their_offsets_never_before_zero():
     assert plain.time == pytest.approx(4 * STEP)  # no offsets: on the grid, as before
 
 
-@pytest.fixture(scope="module")
-def synth() -> audio.DrumSynth:
-    try:
-        return audio.default_synth()
-    except audio.AudioError as error:
-        pytest.skip(str(error))
-
 
 def test_wav_export_renders_a_late_hit_later(synth):
     on_grid, rate = audio.decode_wav(audio.render_pattern(one_hit(4, 0.0), QPM, loop=False, synth=synth))

@@ -16,7 +16,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app import APP, playing, run_ok, switch_mode  # noqa: E402,I001
-from test_app_feel import build_feel_models  # noqa: E402
 
 from musicvae.app.player import bank_data, pattern_data  # noqa: E402
 from musicvae.pattern import DrumPattern  # noqa: E402
@@ -50,11 +49,6 @@ def test_bank_data_is_every_groove_by_key_with_a_content_id():
     felt = dict(copies)
     felt["cell:3,3"] = DrumPattern(copies["cell:3,3"].hits, copies["cell:3,3"].velocities, offsets=offsets)
     assert bank_data(felt)["id"] != payload["id"]
-
-
-@pytest.fixture(scope="session")
-def feel_models(tmp_path_factory) -> Path:
-    return build_feel_models(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture
