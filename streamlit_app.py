@@ -5,7 +5,8 @@ as piano rolls, hear them through FluidSynth, bring your own MIDI and take the r
 The logic lives in ``musicvae/app/core.py``; widgets in ``musicvae/app/ui.py``, one looper per
 screen in ``musicvae/app/stage.py``, the modes in ``modes.py`` (Sample), ``interpolate.py``,
 ``grid.py`` and ``latent.py``; ``feel.py`` the "Humanize" switch (the groove model plays the
-model's grooves with velocities and microtiming).
+model's grooves with velocities and microtiming); ``startup.py`` a fresh server's first page (a
+preset plays at once while the model loads).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run from anywhere without installing
 
-from musicvae.app import grid, interpolate, latent, modes, ui  # noqa: E402
+from musicvae.app import grid, interpolate, latent, modes, startup, ui  # noqa: E402
 
 MODE_UIS = {
     "sample": modes.sample_ui,
@@ -44,6 +45,9 @@ def page_setup() -> None:
 def main() -> None:
     page_setup()
     ui.init_state()
+    mode = st.session_state["mode"]
+    if startup.cold(mode):  # a fresh server: play a preset at once, load the model, rerun
+        startup.warm_up_ui(mode)
     ctx = ui.sidebar()
     MODE_UIS[ctx.mode](ctx)
     ui.sync_url()

@@ -69,11 +69,16 @@ def settle(page) -> None:
         "!document.querySelector('[data-stale=\"true\"]')", timeout=TIMEOUT_MS)
 
 
-def wait_player(page) -> None:
-    """The screen's one looper holds a groove and its drum kit."""
+def wait_player(page, model: bool = True) -> None:
+    """The screen's one looper holds a groove and its drum kit; with ``model``, the page is past a fresh
+    server's first run (the looper no longer plays the stand-in preset while the model loads)."""
     page.locator(".mv-play").wait_for()
     page.wait_for_function("() => { const p = window.__musicvaeLooper; return p && p.state().kitLoaded"
                            " && p.state().patternId; }", timeout=TIMEOUT_MS)
+    if model:
+        from playwright.sync_api import expect
+
+        expect(page.locator(".mv-label")).not_to_contain_text("while the model loads", timeout=TIMEOUT_MS)
 
 
 def press_play(page) -> None:

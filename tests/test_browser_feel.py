@@ -17,7 +17,6 @@ from test_app_feel import build_feel_models  # noqa: E402
 from test_browser import (  # noqa: E402
     ARTIFACTS,
     CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     check_heard,
     press_play,
@@ -26,7 +25,7 @@ from test_browser import (  # noqa: E402
     wait_player,
     wait_switch,
 )
-from test_player_browser import looper_log  # noqa: E402
+from test_player_browser import chromium_page, looper_log  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -44,18 +43,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")  # module: this Playwright is gone before another test module starts its own
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    with chromium_page(1400, 1000, TIMEOUT_MS) as page:
         yield page
-        browser.close()
-        assert not errors, errors
 
 
 def played(data: dict, pattern_id: str) -> tuple[set[int], list[float]]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +173,24 @@ def chromium_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+@contextmanager
+def chromium_page(width: int = 1280, height: int = 720, timeout_ms: int = TIMEOUT_MS) -> Iterator:
+    """A page in a Chromium of its own; on the way out, any uncaught page error fails the test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = chromium_browser(playwright)
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        yield page
+        context.close()
+        browser.close()
+        assert not errors, errors
+
+
 # -- the test ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
@@ -185,19 +205,8 @@ def app(tmp_path_factory):
 
 @pytest.fixture
 def page(app):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = chromium_browser(playwright)
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    with chromium_page() as page:
         yield page
-        context.close()
-        browser.close()
-        assert not errors, errors
 
 
 def test_loop_keeps_running_across_groove_changes(page, app):

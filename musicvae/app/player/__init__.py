@@ -158,6 +158,7 @@ def looper(
     bank: dict[str, Any] | None = None,
     nav: dict | None = None,
     tag: str | None = None,
+    lookahead: float | None = None,
 ) -> LooperState:
     """Mount the looping player with ``pattern`` as the groove; returns what the browser reported.
 
@@ -180,7 +181,9 @@ def looper(
     bank_key, tag], ...]}]}`` for sliders whose neighbouring values are banked (the slider in
     ``.st-key-<key>`` moving to ``value`` switches to ``bank_key`` at once; the rerun answers with
     ``tag``); ``tag``: what the server plays (``"cell:2,3"``, ``"puck:0.300,0.800"``...), matched
-    against the browser's local switches.
+    against the browser's local switches.  ``lookahead``: seconds of audio to keep scheduled ahead from
+    now on (default 1 s, raised by itself after a late tick; at most 4 s), for a page about to stall its
+    main thread for long (a fresh server's first full render: musicvae/app/startup.py).
     Raises the audio module's ``AudioError`` / ``drumkit.KitError`` when no drum kit can be made.
     """
     import streamlit as st
@@ -217,6 +220,7 @@ def looper(
         st.session_state[sent_key] = payload["id"]
         data["nav"] = dict(nav) if nav else None
     data["tag"] = None if tag is None else str(tag)
+    data["lookahead"] = None if lookahead is None else float(lookahead)
     if queue:
         grooves = [pattern_data(p) for p in queue]
         data["queue"] = {"id": hashlib.sha1(",".join(g["id"] for g in grooves).encode()).hexdigest()[:12],

@@ -31,9 +31,9 @@
 //              verdict "confirm", "stale" (not taken) or "override")
 // and currentStep(), state(), level().
 
-const VERSION = 7;
+const VERSION = 8;
 const LOOKAHEAD = 1.0; // seconds scheduled ahead of the audio clock: a busy page's main thread may stall this long
-const MAX_LOOKAHEAD = 2.0; // a page that stalls longer earns more, up to this
+const MAX_LOOKAHEAD = 4.0; // a page that stalls longer earns more (or is told to expect it), up to this
 const SAFETY = 0.04; // a rewind never touches what starts sooner than this
 const TICK_MS = 25; // scheduler period
 const START_DELAY = 0.06; // first step after pressing play
@@ -196,6 +196,10 @@ class Looper {
         this.kitRequested.add(data.kit_id); // Python believes we hold it (e.g. a reconnect): ask once
         host.setStateValue("kit", null);
       }
+    }
+    if (typeof data.lookahead === "number" && data.lookahead > this.lookahead) {
+      // the app expects long stalls ahead (a fresh server's first full page): never shrinks afterwards
+      this.lookahead = Math.min(MAX_LOOKAHEAD, data.lookahead);
     }
     this.switchAt = data.switch_at === "beat" ? "beat" : "bar";
     this.receiveBank(data, host);

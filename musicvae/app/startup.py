@@ -1,0 +1,75 @@
+"""The first page of a fresh server: a groove you can play at once while the model loads.
+
+Importing torch and loading the checkpoints take ~2 s of a 2-core machine's time, and the first
+page run used to pay it before drawing anything (first playable groove 7.5-8.7 s after
+``streamlit run``).  When a mode's model is not in memory yet, :func:`warm_up_ui` draws the
+mode's header and the looper with a preset groove (numpy only: no torch), loads the models in
+that same run and reruns; the full page then replaces it and the looper takes the model's groove
+over at the next bar line, without stopping (the player lives in the browser across reruns).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from musicvae.app import core, feel, ui
+from musicvae.app.stage import mount_looper
+
+log = logging.getLogger(__name__)
+# The full page's first render (plotly.js, every widget) stalls the browser's main thread: 1-3 s
+# measured with the machine busy, longer than the looper's usual 1 s of audio scheduled ahead.
+WARM_LOOKAHEAD_S = 4.0
+_WARM: set[str] = set()  # model keys whose first run this process has done (ui.get_model holds the model)
+
+
+def cold(mode: str) -> bool:
+    """Whether the model this mode needs first has not been loaded by a first run in this process yet
+    (a model loaded otherwise, from the sidebar's picker, costs one quick extra run here, no more)."""
+    pick = core.pick_model(st.session_state.get(f"model_{mode}") or core.MODE_ROLES[mode])
+    return pick is not None and core.model_key(pick.path) not in _WARM
+
+
+def _stand_in(mode: str) -> tuple[str, object] | None:
+    """(title, groove) to play until the model is there: the preset this mode starts from."""
+    state, items = st.session_state, ui.library()
+    key = {"interpolate": "interp_a", "grid": "corner_0"}.get(mode, "sim_base")
+    if state.get(key) in items:
+        return items[state[key]]
+    presets = ui.get_presets()
+    if not presets:
+        return None
+    preset = presets[int(state.get("seed", 0)) % len(presets)]
+    return preset.name, preset.pattern
+
+
+@st.fragment
+def _stand_in_ui(mode: str) -> None:
+    """Laid out as every mode is (a fragment: header, then the Stage's slot), so the full page's
+    header and looper take these elements' places instead of leaving them behind as stale copies."""
+    st.header(core.MODES[mode])
+    stand_in, state = _stand_in(mode), st.session_state
+    with st.container():
+        if stand_in is not None:
+            title, pattern = stand_in
+            ctx = ui.Context(mode, None, None, int(state["qpm"]), int(state["repeats"]), bool(state["present"]))
+            mount_looper(ctx, pattern, f"{title.removeprefix('♪ ')} (while the model loads)", "", None,
+                         lookahead=WARM_LOOKAHEAD_S)
+    st.caption("Loading the model: the loop plays a preset until the model's groove takes over at a bar line.")
+
+
+def warm_up_ui(mode: str) -> None:
+    """Header + looper playing a preset, then load the models and rerun into the real page."""
+    state = st.session_state
+    st.sidebar.title("MusicVAE drums")  # the sidebar's place is taken now, so nothing moves when it fills
+    _stand_in_ui(mode)
+    pick = core.pick_model(state.get(f"model_{mode}") or core.MODE_ROLES[mode])
+    key = core.model_key(pick.path)
+    try:
+        ui.get_model(key, str(pick.path))
+        feel.groove_model()
+    except Exception:  # the full page says what is wrong, where it always has; no second attempt here
+        log.exception("loading the model in the first run failed")
+    _WARM.add(key)
+    st.rerun()
