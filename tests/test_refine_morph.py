@@ -75,6 +75,28 @@ def test_even_t_spreads_the_changes_of_a_jumpy_path():
     assert max(steps) / max(min(steps), 1) < max(uniform) / max(min(uniform), 1)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_even_choice_finds_the_smallest_largest_to_smallest_step(seed):
+    """On small random paths the choice is as even as the best of every possible choice (brute force)."""
+    import itertools
+
+    from musicvae.latent.morph import _even_choice, _spread
+
+    rng = np.random.default_rng(seed)
+    grids = [np.zeros((16, 9), bool)]
+    for _ in range(11):  # a path that flips 1-12 random cells per step (a few big jumps)
+        g = grids[-1].copy()
+        g.flat[rng.choice(g.size, int(rng.integers(1, 13)), replace=False)] ^= True
+        grids.append(g)
+    grids = np.stack(grids)
+    flat = grids.reshape(len(grids), -1)
+    dist = (flat[:, None, :] != flat[None, :, :]).sum(-1).astype(float)
+    best = min(_spread(dist, [0, *inner, len(grids) - 1]) for inner in itertools.combinations(range(1, len(grids) - 1), 3))
+    chosen = _even_choice(grids, 5)
+    assert chosen[0] == 0 and chosen[-1] == len(grids) - 1 and len(chosen) == 5
+    assert _spread(dist, chosen) == pytest.approx(best)
+
+
 def test_even_morph_keeps_its_ends_and_evens_the_steps(model, windows):
     a, b = windows[0], DrumPattern.from_tokens(np.where(np.arange(64) % 2 == 0, 4, 0))  # 8th hi-hats
     uniform = model.interpolate(a, b, 6, temperature=0.0, spacing="uniform")

@@ -53,14 +53,52 @@ def even_t(decode: Callable[[np.ndarray], list[np.ndarray]], num_steps: int, fin
     return np.array(ts)[_even_choice(np.stack(grids), num_steps)]
 
 
-def _even_choice(grids: np.ndarray, num_steps: int, rounds: int = 3) -> list[int]:
+def _spread(dist: np.ndarray, chosen: list[int]) -> float:
+    """Largest / smallest step change of a choice (a step that changes nothing counts as 0.5)."""
+    steps = [dist[a, b] for a, b in zip(chosen[:-1], chosen[1:])]
+    return max(steps) / max(min(steps), 0.5)
+
+
+def _even_choice(grids: np.ndarray, num_steps: int) -> list[int]:
     """Indices (first and last included) of num_steps grids whose consecutive distances are as equal
-    as possible: dynamic programming on the squared log-ratio to a target step size, the target then
-    re-estimated from the chosen steps. Distances are real Hamming distances between the chosen grids
-    (not sums along the path, which count a hit that flips back twice)."""
+    as possible: the better (smaller largest/smallest step) of a least-squares choice, which keeps
+    the typical step even, and a minimax one, which bounds the worst ratio. Distances are real Hamming
+    distances between the chosen grids (not sums along the path, which count a hit that flips back
+    twice)."""
     n = len(grids)
     flat = grids.reshape(n, -1)
     dist = (flat[:, None, :] != flat[None, :, :]).sum(-1).astype(float)
+    candidates = [_least_squares_choice(dist, num_steps), _minimax_choice(dist, num_steps)]
+    return min((c for c in candidates if c is not None), key=lambda c: _spread(dist, c))
+
+
+def _minimax_choice(dist: np.ndarray, num_steps: int) -> list[int] | None:
+    """The choice with the smallest largest/smallest step: for each floor ``lo`` (a distance that
+    occurs), dynamic programming on the largest step over paths whose steps are all >= lo."""
+    n = len(dist)
+    best_ratio, best = np.inf, None
+    for lo in np.unique(dist[dist >= 1]):
+        allowed = np.where(np.triu(dist >= lo, 1), dist, np.inf)  # steps i -> j > i of at least lo
+        worst = np.full(n, np.inf)
+        worst[0] = 0.0
+        backs = []
+        for _ in range(num_steps - 1):
+            through = np.maximum(worst[:, None], allowed)  # [i, j]: the largest step on the way to j via i
+            back = through.argmin(0)
+            worst = through[back, np.arange(n)]
+            backs.append(back)
+        if np.isfinite(worst[-1]) and worst[-1] / lo < best_ratio - 1e-9:
+            chosen = [n - 1]
+            for back in reversed(backs):
+                chosen.append(int(back[chosen[-1]]))
+            best_ratio, best = worst[-1] / lo, chosen[::-1]
+    return best
+
+
+def _least_squares_choice(dist: np.ndarray, num_steps: int, rounds: int = 3) -> list[int]:
+    """Dynamic programming on the squared log-ratio of each step to a target step size, the target
+    then re-estimated from the chosen steps."""
+    n = len(dist)
     target = max(dist[0, -1] / (num_steps - 1), 1.0)
     chosen: list[int] = [0, n - 1]
     for _ in range(rounds):
