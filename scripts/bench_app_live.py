@@ -7,9 +7,11 @@
    groove has arrived (the label no longer says "while the model loads"); then the same in a
    second browser (server warm).
 2. Press play, then changes while the loop plays: ``--changes`` on Sample's temperature slider (one
-   ArrowRight each: 3 variations re-decoded by the server, the looper plays the first), on the first
-   Latent slider (one ArrowRight each, then ArrowLeft back past the start), the Interpolate strip's
-   arrow keys (4 right, 4 left), then on Grid
+   ArrowRight each: 3 variations re-decoded by the server, the looper plays the first), on Sample's
+   similarity slider with "Similar to a groove" on (ArrowLeft from 0.7, then ArrowRight back), on the
+   first Latent slider (one ArrowRight each, then ArrowLeft back past the start), on Latent's
+   temperature slider (ArrowRight, then ArrowLeft back), the Interpolate strip's arrow keys (4 right,
+   4 left), then on Grid
    ``--changes`` each of: arrow keys (the looper's own key commands, moving the cell along a snake
    path through the 5 x 5 grid), clicks on random cells of the grid chart, and presses of the blend
    pad's puck at random points (the looper switches to the nearest cell's groove; the server's exact
@@ -24,8 +26,8 @@
 3. The scheduler's log over the whole run: the largest distance between two consecutive 16ths
    minus one 16th (0 = no gap) and whether the step counter ever skipped.
 
-Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20] [--kinds sample,latent,interpolate,grid] [--json]``
-(``--changes`` per input kind; ``--kinds`` the modes measured, all three by default)
+Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20] [--kinds sample,similarity,latent,latent-temperature,
+interpolate,grid] [--json]`` (``--changes`` per input kind; ``--kinds`` the inputs measured, all by default)
 """
 
 from __future__ import annotations
@@ -155,7 +157,8 @@ def press_puck(page, x: float, y: float) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20, help="changes per input kind")
-    parser.add_argument("--kinds", default="sample,latent,interpolate,grid", help="modes measured, comma-separated")
+    parser.add_argument("--kinds", default="sample,similarity,latent,latent-temperature,interpolate,grid",
+                        help="inputs measured, comma-separated")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--dump", type=Path, help="write every measurement and the looper's logs here (JSON)")
     args = parser.parse_args(argv)
@@ -190,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             settle(page)
             page.locator(".mv-play").click()
             page.wait_for_function("() => window.__musicvaeLooper.state().playing", timeout=TIMEOUT_MS)
-            results: dict[str, list[dict]] = {"sample temperature": [], "latent slider": [],
-                                              "interpolate arrow keys": [], "grid arrow keys": [],
+            results: dict[str, list[dict]] = {"sample temperature": [], "sample similarity": [], "latent slider": [],
+                                              "latent temperature": [], "interpolate arrow keys": [],
+                                              "grid arrow keys": [],
                                               "grid cell clicks": [], "blend pad puck": []}
             kinds = set(args.kinds.split(","))
             same = 0
@@ -207,16 +211,29 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.changes if "sample" in kinds else 0):
                 slider.focus()
                 note("sample temperature", change(page, lambda: slider.press("ArrowRight")))
-            if "latent" in kinds:
+            there_and_back = (["ArrowRight"] * (args.changes // 2) + ["ArrowLeft"] * (args.changes - args.changes // 2))
+            if "similarity" in kinds:
+                page.get_by_text("Similar to a groove").click()
+                page.wait_for_function("() => window.__musicvaeLooper.banked('similarity:0.65')", timeout=TIMEOUT_MS)
+                settle(page)
+                page.wait_for_timeout(1000)
+                slider = page.get_by_role("slider", name="Similarity")
+                for key in ["ArrowLeft" if k == "ArrowRight" else "ArrowRight" for k in there_and_back]:
+                    slider.focus()
+                    note("sample similarity", change(page, lambda key=key: slider.press(key)))
+            if kinds & {"latent", "latent-temperature"}:
                 page.locator('[data-testid="stSidebar"]').get_by_text("Latent sliders", exact=True).click()
                 page.get_by_role("heading", name="Latent sliders").wait_for()
                 settle(page)
                 page.wait_for_timeout(1000)
-                slider = page.locator("[class*='st-key-lat_']").first.get_by_role("slider")
-                keys = ["ArrowRight"] * (args.changes // 2) + ["ArrowLeft"] * (args.changes - args.changes // 2)
-                for key in keys:
-                    slider.focus()
-                    note("latent slider", change(page, lambda key=key: slider.press(key)))
+            direction = page.locator("[class*='st-key-lat_']").first.get_by_role("slider")
+            for key in there_and_back if "latent" in kinds else []:
+                direction.focus()
+                note("latent slider", change(page, lambda key=key: direction.press(key)))
+            temperature = page.get_by_role("slider", name="Temperature")
+            for key in there_and_back if "latent-temperature" in kinds else []:
+                temperature.focus()
+                note("latent temperature", change(page, lambda key=key: temperature.press(key)))
             if "interpolate" in kinds:
                 page.locator('[data-testid="stSidebar"]').get_by_text("Interpolate", exact=True).click()
                 page.get_by_role("heading", name="Interpolate").wait_for()

@@ -191,6 +191,20 @@ def _step_matches_the_bank(at, data: dict, slider: str, value: float, move) -> d
 _BANKED: dict[str, dict] = {}
 
 
+def _one_groove_per_tag(data: dict) -> None:
+    """Banks of several sliders merged: a tag never names two grooves (the browser would take an
+    answer about one for a confirmation of the other), and the current value's tag is the run's."""
+    patterns = (data["bank"] or {}).get("patterns") or _BANKED[data["bank_id"]]
+    grooves: dict[str, set] = {}
+    for slider in data["nav"]["sliders"]:
+        for _, key, tag in slider["points"]:
+            grooves.setdefault(tag, set()).add(patterns[key]["id"])
+    assert all(len(ids) == 1 for ids in grooves.values()), grooves
+    assert grooves[data["tag"]] == {data["pattern"]["id"]}
+    current = {tag for slider in data["nav"]["sliders"] for _, _, tag in slider["points"] if tag == data["tag"]}
+    assert current == {data["tag"]}
+
+
 def _remember(data: dict) -> dict:
     if data.get("bank"):
         _BANKED[data["bank_id"]] = data["bank"]["patterns"]
@@ -220,15 +234,60 @@ def test_sample_banks_the_played_variation_at_the_neighbouring_temperatures(app,
 
 
 @pytest.mark.parametrize("humanize", [False, True])
+def test_sample_banks_the_similarity_slider_beside_the_temperature(app, humanize):
+    # (hot and mostly random: the tiny test model's variations change with each similarity step there)
+    app.query_params.update({"mode": "sample", "humanize": "1" if humanize else "0", "temperature": "1.5"})
+    at = run_ok(app)
+    at.toggle(key="similar_on").set_value(True)
+    run_ok(at)
+    at.slider(key="similarity").set_value(0.1)
+    run_ok(at)
+    data = _remember(playing(at))
+    similarity = 0.1
+    near = (0.05, 0.1, 0.15)
+    bank = data["bank"]["patterns"]
+    assert set(bank) == {f"temperature:{t:g}" for t in (1.45, 1.5, 1.55)} | {f"similarity:{s:g}" for s in near}
+    assert [s["key"] for s in data["nav"]["sliders"]] == ["temperature", "similarity"]
+    assert data["pattern"] == bank[f"similarity:{similarity:g}"] == bank["temperature:1.5"]
+    assert data["nav"]["roll"] == "roll_sample_0"
+    assert len({bank[f"similarity:{s:g}"]["id"] for s in near}) == 3  # each neighbour is another groove
+    _one_groove_per_tag(data)
+    offsets = {e[3] for p in bank.values() for e in p["events"]}
+    assert (offsets != {0.0}) == humanize  # played with feel exactly when the switch is on
+    seen = {data["pattern"]["id"]}
+    for slider, value in (("similarity", near[2]), ("temperature", 1.55), ("similarity", round(near[2] + 0.05, 2)),
+                          ("similarity", near[2])):
+        data = _remember(_step_matches_the_bank(at, data, slider, value,
+                                                lambda s=slider, v=value: at.slider(key=s).set_value(v)))
+        _one_groove_per_tag(data)
+        seen.add(data["pattern"]["id"])
+        now = value if slider == "similarity" else near[2]
+        assert f"temperature={at.session_state['temperature']:g},similarity={now:g}|" in data["tag"]
+    assert len(seen) > 1  # steps that change the groove: the bank had them right
+    at.button(key="play_sample_1").click()  # another variation plays: both banks follow it
+    run_ok(at)
+    data = _remember(playing(at))
+    assert data["nav"]["roll"] == "roll_sample_1" and "|sample_1 of 3" in data["tag"]
+    data = _step_matches_the_bank(at, data, "similarity", similarity,
+                                  lambda: at.slider(key="similarity").set_value(similarity))
+    assert at.session_state["playsel_sample"] == "sample_1"
+    at.button(key="play_sim_src").click()  # the groove varied: no slider changes it, nothing is banked
+    run_ok(at)
+    assert "bank_id" not in playing(at)
+
+
+@pytest.mark.parametrize("humanize", [False, True])
 def test_latent_banks_every_sliders_neighbours(app, humanize):
     # (the tiny test model's grooves change little along a direction: a hot decode shows each step)
     app.query_params.update({"mode": "latent", "humanize": "1" if humanize else "0", "temperature": "2"})
     at = run_ok(app)
     data = _remember(playing(at))
     sliders = [s["key"] for s in data["nav"]["sliders"]]
-    assert sliders == ["lat_pc-0", "lat_pc-1", "lat_pc-2"]  # Streamlit's .st-key- class of each slider
+    assert sliders == ["lat_pc-0", "lat_pc-1", "lat_pc-2", "temperature"]  # Streamlit's .st-key- class of each
     bank = data["bank"]["patterns"]
-    assert set(bank) == {f"lat_pc:{i}:{v:g}" for i in range(3) for v in (-0.1, 0, 0.1)}
+    assert set(bank) == {f"lat_pc:{i}:{v:g}" for i in range(3) for v in (-0.1, 0, 0.1)} | {
+        "temperature:1.95", "temperature:2"}  # (2 is the temperature's end)
+    _one_groove_per_tag(data)
     assert len({p["id"] for p in bank.values()}) > 1  # the current groove, and its neighbours
     offsets = {e[3] for p in bank.values() for e in p["events"]}
     assert (offsets != {0.0}) == humanize
@@ -238,9 +297,34 @@ def test_latent_banks_every_sliders_neighbours(app, humanize):
     assert data["pattern"]["id"] != before  # a step that changes the groove: the bank had it right
     data = _remember(_step_matches_the_bank(at, data, "lat_pc-1", 0.1,
                                             lambda: at.slider(key="lat_pc:1").set_value(0.1)))
-    assert [s["key"] for s in data["nav"]["sliders"]] == ["lat_pc-1", "lat_pc-0", "lat_pc-2"]  # the moved one first
-    assert len(_BANKED[data["bank_id"]]) == 9  # 4 new neighbours and the moved slider's: all banked at once
-    _step_matches_the_bank(at, data, "lat_pc-0", -0.2, lambda: at.slider(key="lat_pc:0").set_value(-0.2))
+    assert [s["key"] for s in data["nav"]["sliders"]] == ["lat_pc-1", "lat_pc-0", "lat_pc-2", "temperature"]
+    assert len(_BANKED[data["bank_id"]]) == 11  # 4 + 1 new neighbours and the moved slider's: all banked at once
+    _one_groove_per_tag(data)
+    data = _remember(_step_matches_the_bank(at, data, "lat_pc-0", -0.2,
+                                            lambda: at.slider(key="lat_pc:0").set_value(-0.2)))
+    seen = {data["pattern"]["id"]}
+    for value in (1.95, 1.9):  # the temperature slider: its neighbours at the sliders' values, then moved first
+        data = _remember(_step_matches_the_bank(at, data, "temperature", value,
+                                                lambda v=value: at.slider(key="temperature").set_value(v)))
+        assert [s["key"] for s in data["nav"]["sliders"]][0] == "temperature"
+        assert len(_BANKED[data["bank_id"]]) == 12 and f" T={value:g}|" in data["tag"]
+        _one_groove_per_tag(data)
+        seen.add(data["pattern"]["id"])
+    assert len(seen) > 1  # a temperature step that changes the groove
+    _step_matches_the_bank(at, data, "lat_pc-1", 0.2, lambda: at.slider(key="lat_pc:1").set_value(0.2))
+
+
+def test_latent_temperature_is_not_banked_while_the_starting_groove_plays(app):
+    app.query_params.update({"mode": "latent"})
+    at = run_ok(app)
+    at.session_state["latent_base"] = at.session_state["sim_base"]  # a preset: the starting groove, with its toggle
+    run_ok(at)
+    assert "temperature" in [s["key"] for s in playing(at)["nav"]["sliders"]]
+    at.button(key="play_latent_src").click()
+    run_ok(at)
+    data = playing(at)
+    assert data["tag"] == "play:latent_src"  # the temperature leaves it playing: a switch would be overridden
+    assert [s["key"] for s in data["nav"]["sliders"]] == ["lat_pc-0", "lat_pc-1", "lat_pc-2"]
 
 
 @pytest.mark.parametrize("humanize", [False, True])

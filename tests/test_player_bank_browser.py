@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app import build_tiny_models  # noqa: E402
 from test_browser import ARTIFACTS, CHROMIUM, TIMEOUT_MS, click_cell, settle, wait_player  # noqa: E402
-from test_player_browser import check_continuous, chromium_browser, looper_log, transport  # noqa: E402
+from test_player_browser import check_continuous, chromium_page, looper_log, transport  # noqa: E402
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,19 +40,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = chromium_browser(playwright)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
+    with chromium_page(1400, 1000, TIMEOUT_MS) as page:
         yield page
-        context.close()
-        browser.close()
-        assert not errors, errors
 
 
 def answered(page, tag: str) -> None:
@@ -155,27 +144,20 @@ def test_grid_switches_in_the_browser_before_the_rerun(page, server):
         assert switch["pos"] % 16 == 0, switch  # every groove took over on a bar line
 
 
-def test_sample_temperature_switches_in_the_browser_before_the_rerun(page, server):
-    """Sample's temperature slider: each step's groove (the first variation at the new temperature,
-    as the server decodes it) comes from the bank sent with the previous run, before the rerun
-    answers with the same tag and groove."""
-    page.goto(server + "/?mode=sample&temperature=1.5&seed=3")
-    wait_player(page)
-    settle(page)
-    page.wait_for_function("() => window.__musicvaeLooper.banked('temperature:1.55')", timeout=TIMEOUT_MS)
-    page.locator(".mv-play").click()
-    page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
-    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
-    slider = page.get_by_role("slider", name="Temperature")
+def slider_steps(page, steps: list[tuple], since: int) -> None:
+    """Move sliders one arrow key at a time (``steps``: (slider locator, the bank key of the value it
+    moves to, key)) while the loop plays: each step's groove comes from the bank sent with the previous
+    run, at once, before the rerun answers with the point's tag and the same groove; the answer
+    changes nothing.  ``since``: the looper's arrivals before the first step."""
     tags, changed = [], []
-    for value in ("1.55", "1.6", "1.65", "1.7"):
-        page.wait_for_function(f"() => window.__musicvaeLooper.banked('temperature:{value}')", timeout=TIMEOUT_MS)
-        expected = bank_id(page, f"temperature:{value}")
+    for slider, key, press in steps:
+        page.wait_for_function("k => window.__musicvaeLooper.banked(k)", arg=key, timeout=TIMEOUT_MS)
+        expected = bank_id(page, key)
         before = playing_next(page)
-        tag = page.evaluate(f"""() => window.__musicvaeLooper.nav.sliders[0].points
-                                .find(p => p[1] === 'temperature:{value}')[2]""")
+        tag = page.evaluate("k => window.__musicvaeLooper.nav.sliders.flatMap(s => s.points).find(p => p[1] === k)[2]",
+                            key)
         slider.focus()
-        slider.press("ArrowRight")
+        slider.press(press)
         page.wait_for_function("id => { const s = window.__musicvaeLooper.state(); "
                                "return (s.pendingId || s.scheduledId) === id; }", arg=expected, timeout=2000)
         answered(page, tag)
@@ -189,11 +171,68 @@ def test_sample_temperature_switches_in_the_browser_before_the_rerun(page, serve
     arrivals = [a for a in record["arrivals"][since:] if a["kind"] != "cancel"]
     assert [(a["source"], a["tag"]) for a in arrivals] == [("bank", t) for t in changed], arrivals
     for arrival in arrivals:  # each switch before the server's rerun answered it, which confirmed it
-        answers = [x for x in record["answers"] if x["tag"] == arrival["tag"]]
-        assert answers and all(x["perfTime"] > arrival["perfTime"] for x in answers)
-        assert answers[-1]["verdict"] == "confirm" and answers[-1]["patternId"] == arrival["patternId"]
+        # (a state visited twice: its first answer came before the second switch)
+        answers = [x for x in record["answers"] if x["tag"] == arrival["tag"] and x["perfTime"] > arrival["perfTime"]]
+        assert answers and answers[0]["verdict"] == "confirm" and answers[0]["patternId"] == arrival["patternId"]
     check_continuous([e for e in record["log"] if e["audioTime"] >= record["log"][0]["audioTime"]])
     assert transport(record["events"]) == ["play"]
+
+
+def play(page) -> int:
+    """Press play; the looper's arrivals so far."""
+    page.locator(".mv-play").click()
+    page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
+    return page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+
+
+def test_sample_temperature_switches_in_the_browser_before_the_rerun(page, server):
+    """Sample's temperature slider: each step's groove (the first variation at the new temperature,
+    as the server decodes it) comes from the bank sent with the previous run, before the rerun
+    answers with the same tag and groove."""
+    page.goto(server + "/?mode=sample&temperature=1.5&seed=3")
+    wait_player(page)
+    settle(page)
+    page.wait_for_function("() => window.__musicvaeLooper.banked('temperature:1.55')", timeout=TIMEOUT_MS)
+    since = play(page)
+    slider = page.get_by_role("slider", name="Temperature")
+    slider_steps(page, [(slider, f"temperature:{v}", "ArrowRight") for v in ("1.55", "1.6", "1.65", "1.7")], since)
+
+
+def test_sample_similarity_switches_in_the_browser_before_the_rerun(page, server):
+    """"Similar to a groove": the similarity slider's neighbours are banked beside the temperature's,
+    with tags that name both values; steps on either switch at once and the rerun confirms."""
+    page.goto(server + "/?mode=sample&temperature=1.5&seed=1")
+    wait_player(page)
+    settle(page)
+    page.get_by_text("Similar to a groove").click()
+    page.wait_for_function("() => window.__musicvaeLooper.banked('similarity:0.75')", timeout=TIMEOUT_MS)
+    similarity = page.get_by_role("slider", name="Similarity")
+    similarity.focus()
+    similarity.press("Home")  # mostly random: the tiny test model's variations change with each step there
+    page.wait_for_function("() => window.__musicvaeLooper.banked('similarity:0.05')", timeout=TIMEOUT_MS)
+    settle(page)
+    since = play(page)
+    temperature = page.get_by_role("slider", name="Temperature")
+    slider_steps(page, [(similarity, "similarity:0.05", "ArrowRight"), (similarity, "similarity:0.1", "ArrowRight"),
+                        (temperature, "temperature:1.55", "ArrowRight"), (similarity, "similarity:0.15", "ArrowRight"),
+                        (similarity, "similarity:0.1", "ArrowLeft")], since)
+
+
+def test_latent_temperature_switches_in_the_browser_before_the_rerun(page, server):
+    """Latent's temperature slider is banked with the direction sliders (tags name every value):
+    temperature steps and a direction step between them switch at once; the rerun confirms."""
+    page.goto(server + "/?mode=latent&temperature=1.5&seed=3")
+    wait_player(page)
+    settle(page)
+    page.wait_for_function("() => window.__musicvaeLooper.banked('temperature:1.55')", timeout=TIMEOUT_MS)
+    since = play(page)
+    temperature = page.get_by_role("slider", name="Temperature")
+    direction = page.locator("[class*='st-key-lat_']").first.get_by_role("slider")
+    first = page.evaluate("() => window.__musicvaeLooper.nav.sliders.find(s => s.key.startsWith('lat_')).key")
+    key = "lat_" + first.removeprefix("lat_").replace("-", ":", 1)
+    slider_steps(page, [(temperature, "temperature:1.55", "ArrowRight"), (temperature, "temperature:1.6", "ArrowRight"),
+                        (direction, f"{key}:0.1", "ArrowRight"), (temperature, "temperature:1.65", "ArrowRight"),
+                        (temperature, "temperature:1.6", "ArrowLeft")], since)
 
 
 def test_interpolate_strip_switches_in_the_browser_before_the_rerun(page, server):

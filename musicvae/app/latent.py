@@ -6,12 +6,12 @@ move the next step of the slider just moved (and the step back) is decoded in a 
 thread, so a step-by-step move usually finds its groove already decoded.  Decoding is always one
 z at a time with the same seed, so a prefetched groove is exactly the one the move would decode.
 
-Every visible slider's grooves one step either side go to the looper as its bank (with feel when
-Humanize is on), so the browser switches on the slider's move and the rerun only confirms
-(:func:`musicvae.app.stage.slider_bank`).  They come from the same cache: the moved slider's are
-usually there (the background thread decodes two steps ahead); the other sliders' are new after
-each move, so at most ``BANK_DECODES`` are decoded in the run, the rest in the background, banked
-by a later run.
+Every visible slider's grooves one step either side, and the temperature slider's, go to the looper
+as its bank (with feel when Humanize is on), so the browser switches on the slider's move and the
+rerun only confirms (:func:`musicvae.app.stage.slider_bank`).  They come from the same cache: the
+moved slider's are usually there (the background thread decodes two steps ahead); the other sliders'
+are new after each move, so at most ``BANK_DECODES`` are decoded in the run, the rest in the
+background, banked by a later run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import streamlit as st
 
-from musicvae.app import core, feel, ui
+from musicvae.app import core, feel, modes, ui
 from musicvae.app.modes import DECODE_SEED_OFFSET, closeness, encode_mu, temperature_and_seed
 from musicvae.app.stage import Stage, follow, slider_bank
 from musicvae.pattern import DrumPattern
@@ -33,7 +33,10 @@ from musicvae.pattern import DrumPattern
 STEP = 0.1  # slider step, in standard deviations
 MAX_DECODED = 512
 MAX_PENDING = 3  # queued or running prefetches; a busy server does not speculate beyond this
-BANK_DECODES = 6  # new neighbours decoded in a run for the bank: 3 sliders, both sides (~8 ms each, ~14 with feel)
+BANK_DECODES = 8  # new neighbours decoded in a run for the bank: the 3 default sliders and the temperature, both
+# sides (~8 ms each, ~60 with feel with the shipped groove model); after a step usually 6 are new (the moved one's
+# were prefetched)
+TEMPERATURE = "temperature"  # ``moved`` when the temperature slider moved (no direction key is named so)
 _LOCK = threading.Lock()
 _DECODED: OrderedDict[tuple, DrumPattern] = OrderedDict()
 _PENDING: set[tuple] = set()  # keys being prefetched (under _LOCK)
@@ -125,45 +128,59 @@ def ready(model_key: str, z0, alphas: dict[str, float], temperature: float, seed
 
 
 def slider_banks(ctx: ui.Context, z0, alphas: dict[str, float], moved: str | None, directions, temperature: float,
-                 seed: int, played: feel.Feel | None, current: DrumPattern) -> dict:
-    """``bank``/``nav``/``tag`` for :meth:`Stage.mount`: every slider's groove one step either side.
+                 seed: int, played: feel.Feel | None, current: DrumPattern, with_temperature: bool = True) -> dict:
+    """``bank``/``nav``/``tag`` for :meth:`Stage.mount`: every slider's groove one step either side, and
+    the temperature slider's (``with_temperature``: only while the looper plays the steered groove;
+    the temperature does not bring it back from the starting groove).
 
-    The moved slider first; neighbours not decoded yet cost a decode here, up to ``BANK_DECODES`` per
-    run, the others go to the background thread and are banked by a later run (their moves go
-    through the server until then)."""
+    The moved slider first (``moved``: a direction key, or :data:`TEMPERATURE`), the temperature last
+    otherwise; neighbours not decoded yet cost a decode here, up to ``BANK_DECODES`` per run, the
+    others go to the background thread and are banked by a later run (their moves go through the
+    server until then).  A tag names every slider's value and the temperature, so no two points of
+    the merged bank share a tag for different grooves."""
     model_key = core.model_key(ctx.pick.path)
     state = hashlib.sha1(np.asarray(z0, np.float32).tobytes()).hexdigest()[:8]
-    salt = f"z {state}, T {temperature:g}, seed {seed}"
+    salt = f"z {state}, seed {seed}, {ctx.pick.name}"
     if played is not None:
         salt += f", feel {played.variation:g}/{played.take}"
     budget = [BANK_DECODES]
 
-    def tag_of(values: dict[str, float]) -> str:
+    def tag_of(values: dict[str, float], t: float) -> str:
         moved_values = ",".join(f"{k}={a:g}" for k, a in sorted(values.items()) if round(a, 3) != 0)
-        return f"latent {moved_values or 'origin'}|{salt}"
+        return f"latent {moved_values or 'origin'} T={t:g}|{salt}"
 
-    def groove_at(key: str, value: float) -> DrumPattern | None:
-        nearby = {**alphas, key: value}
-        if round(value, 3) == alphas[key]:
+    def groove_at(nearby: dict[str, float], t: float) -> DrumPattern | None:
+        if nearby == alphas and round(t, 4) == round(temperature, 4):
             return current
-        if not ready(model_key, z0, nearby, temperature, seed, played):
+        if not ready(model_key, z0, nearby, t, seed, played):
             if budget[0] <= 0:
-                prefetch_one(ctx.model, model_key, z0, nearby, directions, temperature, seed, played)
+                prefetch_one(ctx.model, model_key, z0, nearby, directions, t, seed, played)
                 return None
             budget[0] -= 1
-        pattern = decode_steered(ctx.model, model_key, z0, nearby, directions, temperature, seed)
+        pattern = decode_steered(ctx.model, model_key, z0, nearby, directions, t, seed)
         return pattern if played is None else feel.humanize_one(pattern, played)
+
+    def one(key: str) -> tuple[dict, dict]:
+        if key == TEMPERATURE:
+            more, nav, _ = slider_bank(TEMPERATURE, temperature, modes.TEMPERATURE_STEP, modes.TEMPERATURE_MIN,
+                                       modes.TEMPERATURE_MAX, lambda t: groove_at(alphas, t),
+                                       tag_at=lambda t: tag_of(alphas, t))
+        else:
+            more, nav, _ = slider_bank(f"lat_{key}", alphas[key], STEP, -3.0, 3.0,
+                                       lambda v: groove_at({**alphas, key: round(v, 3)}, temperature),
+                                       tag_at=lambda v: tag_of({**alphas, key: v}, temperature))
+        return more, nav
 
     bank: dict[str, DrumPattern] = {}
     sliders: list[dict] = []
-    tag = tag_of(alphas)
-    for key in sorted(alphas, key=lambda k: k != moved):
-        more, nav, _ = slider_bank(f"lat_{key}", alphas[key], STEP, -3.0, 3.0,
-                                   lambda v, key=key: groove_at(key, v), tag_at=lambda v, key=key: tag_of(
-                                       {**alphas, key: v}))
+    order = sorted(alphas, key=lambda k: k != moved) + ([TEMPERATURE] if with_temperature else [])
+    if moved == TEMPERATURE and with_temperature:
+        order = [TEMPERATURE] + list(alphas)
+    for key in order:
+        more, nav = one(key)
         bank.update(more)
         sliders += nav["sliders"]
-    return {"bank": bank, "nav": {"sliders": sliders}, "tag": tag}
+    return {"bank": bank, "nav": {"sliders": sliders}, "tag": tag_of(alphas, temperature)}
 
 
 def _reset_latent() -> None:
@@ -263,7 +280,7 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
     state = st.session_state
     stage = Stage(ctx, "latent", "latent")
     temperature_and_seed(ctx)
-    seed, temperature = int(state["seed"]), float(state["temperature"])
+    seed, temperature = int(state["seed"]), round(float(state["temperature"]), 4)  # as the bank's neighbours are
     z0 = ctx.model.sample_z(1, seed).numpy()[0] if base is None else encode_mu(ctx, [base])[0]
     alphas: dict[str, float] = {}
     slider_col, roll_col = st.columns([2, 3])  # sliders beside the roll: one screen
@@ -280,6 +297,10 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
     moved = changed[0] if len(changed) == 1 else next(iter(alphas), None)  # nothing moved yet: the first one
     direction = -1.0 if moved in changed and alphas[moved] < previous[moved] else 1.0
     state["_latent_prev"] = dict(alphas)
+    previous_t = state.get("_latent_prev_t")
+    state["_latent_prev_t"] = temperature
+    t_direction = 0.0 if previous_t is None or changed or previous_t == temperature else (
+        1.0 if temperature > previous_t else -1.0)  # the temperature slider moved (and nothing else)
     timer = ui.Timer()
     model_key = core.model_key(ctx.pick.path)
     decode_seed = seed + DECODE_SEED_OFFSET
@@ -293,7 +314,9 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
     stage.offer("latent", f"steered groove ({label})", pattern)  # the looper first, then the rolls
     if base is not None:
         stage.offer("latent_src", f"the starting groove: {base_label}", base)
-    banked = slider_banks(ctx, z0, alphas, moved, directions, temperature, decode_seed, played, pattern)
+    steered = (stage.chosen if stage.chosen in stage.grooves else stage.main) == stage.main
+    banked = slider_banks(ctx, z0, alphas, TEMPERATURE if t_direction else moved, directions, temperature,
+                          decode_seed, played, pattern, with_temperature=steered)
     timer.mark("neighbours")
     stage.mount(_command, **banked)
     with roll_col:
@@ -305,6 +328,9 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
         closeness(ctx, [("its hits", base)])
     if not ctx.present:
         attribute_panel(ctx, z0, alphas, directions, pattern)
+    ahead_t = round(temperature + 2 * t_direction * modes.TEMPERATURE_STEP, 4)
+    if t_direction and steered and modes.TEMPERATURE_MIN <= ahead_t <= modes.TEMPERATURE_MAX:  # the step after, too
+        prefetch_one(ctx.model, model_key, z0, alphas, directions, ahead_t, decode_seed, played)
     if moved is not None:  # the steps after the banked ones: the next run banks them at no cost
         value = round(alphas[moved] + direction * STEP, 3)
         ahead = {**alphas, moved: value} if -3.0 <= value <= 3.0 else alphas

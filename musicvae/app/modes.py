@@ -6,6 +6,7 @@ Each mode is an ``st.fragment``, so its controls rerun only itself; each has one
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 
 import numpy as np
@@ -19,6 +20,7 @@ from musicvae.pattern import NUM_CLASSES, DrumPattern
 log = logging.getLogger(__name__)
 
 DECODE_SEED_OFFSET = 7919  # decode randomness is seeded apart from the z draw
+TEMPERATURE_MIN, TEMPERATURE_MAX, TEMPERATURE_STEP = 0.1, 2.0, 0.05  # the temperature slider (Sample, Latent)
 
 
 # -- cached model calls (the model itself is excluded from hashing; its key stands in) ------------
@@ -99,7 +101,7 @@ def temperature_and_seed(ctx: ui.Context, seed_label: str = "Seed") -> None:
         mid = None
     else:
         left, mid, right = st.columns([3, 2, 1], vertical_alignment="bottom")
-    left.slider("Temperature", 0.1, 2.0, step=0.05, key="temperature",
+    left.slider("Temperature", TEMPERATURE_MIN, TEMPERATURE_MAX, step=TEMPERATURE_STEP, key="temperature",
                 help="Randomness of the decoder: low = safe and repetitive, high = wild.")
     if mid is not None:
         mid.number_input(seed_label, 0, 2**31 - 1, step=1, key="seed")
@@ -138,7 +140,8 @@ def sample_ui(ctx: ui.Context) -> None:
         b.slider("Similarity", 0.0, 1.0, step=0.05, key="similarity", help="1 = the groove itself, 0 = random")
     n, temperature, seed = int(state["n_var"]), round(float(state["temperature"]), 4), int(state["seed"])
     timer = ui.Timer()
-    grooves_at = None  # temperature -> the variations the server plays at it (decoded, with feel when on)
+    grooves_at = None  # (temperature, similarity) -> the variations the server plays (decoded, with feel when on)
+    similarity, code = None, ""
     if ctx.model is None:
         ui.no_model_notice()
         presets = ui.get_presets()
@@ -146,31 +149,32 @@ def sample_ui(ctx: ui.Context) -> None:
         patterns, titles = [p.pattern for p in chosen], [p.name for p in chosen]
         st.caption("Showing preset grooves (picked by the seed) until a model is installed.")
     else:
+        code = ctx.pick.name
         if state["similar_on"]:
             base, sim_ctx = items[base_key][1], _similar_context(ctx)
             mu = encode_mu(sim_ctx, [base]).astype(np.float32).tobytes()
-            similarity = float(state["similarity"])
+            similarity = round(float(state["similarity"]), 4)  # as the bank's neighbours are: the same decode
+            code = f"{sim_ctx.pick.name} {hashlib.sha1(mu).hexdigest()[:8]}"  # the groove's code, refined or not
 
-            def decode(t: float) -> list[DrumPattern]:
-                return _similar(core.model_key(sim_ctx.pick.path), mu, base.qpm, n, similarity, t, seed,
-                                sim_ctx.model)
+            def decode(t: float, s: float | None) -> list[DrumPattern]:
+                return _similar(core.model_key(sim_ctx.pick.path), mu, base.qpm, n, s, t, seed, sim_ctx.model)
             st.caption(f"Encoded and varied with `{sim_ctx.pick.name}`: the interpolation model (high KL) "
                        "reconstructs grooves best.")
             titles = [f"similar {i + 1} (seed {seed})" for i in range(n)]
         else:
-            def decode(t: float) -> list[DrumPattern]:
+            def decode(t: float, s: float | None) -> list[DrumPattern]:
                 return _sample(core.model_key(ctx.pick.path), n, t, seed, ctx.model)
             titles = [f"sample {i + 1} (seed {seed})" for i in range(n)]
 
-        def grooves_at(t: float) -> list[DrumPattern]:  # the model's grooves, played with feel (presets keep theirs)
-            return feel.humanize(decode(t))
-        patterns = grooves_at(temperature)
+        def grooves_at(t: float, s: float | None) -> list[DrumPattern]:  # the model's, with feel (presets keep theirs)
+            return feel.humanize(decode(t, s))
+        patterns = grooves_at(temperature, similarity)
         timer.mark("decode" if not feel.active() else "decode + humanize")
     for i, pattern in enumerate(patterns):  # the looper gets its groove before the rolls are drawn
         stage.offer(f"sample_{i}", titles[i], pattern)
     if state["similar_on"] and ctx.model is not None:
         stage.offer("sim_src", f"the groove varied: {items[base_key][0]}", items[base_key][1])
-    banked = _temperature_bank(stage, grooves_at, temperature, seed, n)
+    banked = _slider_banks(stage, grooves_at, temperature, similarity, seed, n, code)
     if banked:
         timer.mark("neighbours")
     stage.mount(_sample_command, **banked)
@@ -195,21 +199,33 @@ def sample_ui(ctx: ui.Context) -> None:
     ui.sync_url()
 
 
-def _temperature_bank(stage: Stage, grooves_at, temperature: float, seed: int, n: int) -> dict:
-    """``bank``/``nav``/``tag``/``banked`` for the temperature slider: the variation the looper plays,
-    at the neighbouring temperatures, exactly as the rerun will make it (so the browser switches on
-    the slider's move).  Nothing when the looper plays the groove being varied, or there is no model."""
+def _slider_banks(stage: Stage, grooves_at, temperature: float, similarity: float | None, seed: int, n: int,
+                  code: str) -> dict:
+    """``bank``/``nav``/``tag``/``banked`` for the temperature slider (and the similarity slider when
+    "Similar to a groove" is on): the variation the looper plays at each slider's neighbouring values,
+    exactly as the rerun will make it (so the browser switches on the slider's move).  A tag names the
+    whole state (both sliders' values, the variation, n, seed, model and the varied groove's code, the
+    feel), so the two sliders' points never share a tag for different grooves.  Nothing when the
+    looper plays the groove being varied, or there is no model."""
     chosen = stage.chosen if stage.chosen in stage.grooves else stage.main
     if grooves_at is None or not chosen.startswith("sample_"):
         return {}
-    index, state = int(chosen.removeprefix("sample_")), st.session_state
-    salt = f"{chosen} of {n}, seed {seed}"
-    if state.get("similar_on"):
-        salt += f", similar {state.get('sim_base')} at {float(state.get('similarity', 0)):g}"
+    index = int(chosen.removeprefix("sample_"))
+    salt = f"{chosen} of {n}, seed {seed}, {code}"
     played = feel.current()
     if played is not None:
         salt += f", feel {played.variation:g}/{played.take}"
-    bank, nav, tag = slider_bank("temperature", temperature, 0.05, 0.1, 2.0, lambda t: grooves_at(t)[index], salt)
+
+    def tag_of(t: float, s: float | None) -> str:
+        return f"temperature={t:g}" + ("" if s is None else f",similarity={s:g}") + f"|{salt}"
+
+    bank, nav, tag = slider_bank("temperature", temperature, TEMPERATURE_STEP, TEMPERATURE_MIN, TEMPERATURE_MAX,
+                                 lambda t: grooves_at(t, similarity)[index], tag_at=lambda t: tag_of(t, similarity))
+    if similarity is not None:  # two more batch decodes (cached: after a step, one was a neighbour already)
+        more, more_nav, _ = slider_bank("similarity", similarity, 0.05, 0.0, 1.0,
+                                        lambda s: grooves_at(temperature, s)[index],
+                                        tag_at=lambda s: tag_of(temperature, s))
+        bank, nav = {**bank, **more}, {"sliders": nav["sliders"] + more_nav["sliders"]}
     return {"bank": bank, "nav": nav, "tag": tag, "banked": chosen}
 
 
