@@ -31,7 +31,7 @@
 //              verdict "confirm", "stale" (not taken) or "override")
 // and currentStep(), state(), level().
 
-const VERSION = 8;
+const VERSION = 9;
 const LOOKAHEAD = 1.0; // seconds scheduled ahead of the audio clock: a busy page's main thread may stall this long
 const MAX_LOOKAHEAD = 4.0; // a page that stalls longer earns more (or is told to expect it), up to this
 const SAFETY = 0.04; // a rewind never touches what starts sooner than this
@@ -401,9 +401,9 @@ class Looper {
   }
 
   // Sliders whose neighbouring values are banked (nav.sliders: [{key, points: [[value, bankKey, tag]]}]):
-  // when a slider inside .st-key-<key> moves (an arrow key on it changes it before any rerun: its
-  // input event, or its aria-valuenow / aria-valuetext), the groove for the new value comes from the
-  // bank at once; the rerun answers with the point's tag.
+  // when a slider inside .st-key-<key> that holds the focus moves (an arrow key on it changes it before
+  // any rerun: its input event, or its aria-valuenow / aria-valuetext), the groove for the new value
+  // comes from the bank at once; the rerun answers with the point's tag.
   watchSliders() {
     if (this.onSliderInput || !this.nav || !Array.isArray(this.nav.sliders) || !this.nav.sliders.length) return;
     const moved = (el) => {
@@ -412,8 +412,13 @@ class Looper {
       const text = el.tagName === "INPUT" ? el.value : (el.getAttribute("aria-valuenow") ?? el.getAttribute("aria-valuetext"));
       const value = Number(text);
       if (text === null || text === "" || !Number.isFinite(value)) return;
+      const active = document.activeElement;
       for (const slider of sliders) {
-        if (!slider || !slider.key || !el.closest(".st-key-" + CSS.escape(slider.key))) continue;
+        const box = slider && slider.key ? el.closest(".st-key-" + CSS.escape(slider.key)) : null;
+        // only a move of the slider the user holds (keys and drags focus its input): a slider drawn
+        // again (a stale copy while a mode's page is replaced, a remount) reports its value too, and an
+        // old value from it would switch to a groove the server never answers
+        if (!box || !active || !box.contains(active)) continue;
         const points = Array.isArray(slider.points) ? slider.points : [];
         const scale = Math.max(1, ...points.map((p) => Math.abs(Number(p[0])) || 0));
         const point = points.find((p) => Math.abs(Number(p[0]) - value) <= 1e-6 * scale);
