@@ -44,9 +44,10 @@ def page_setup() -> None:
 
 def main() -> None:
     page_setup()
+    first_run = "_restored" not in st.session_state
     ui.init_state()
     mode = st.session_state["mode"]
-    if startup.cold(mode):  # a fresh server: play a preset at once, load the model, rerun
+    if startup.cold(mode, first_run):  # a fresh server: play a preset at once, load the model, rerun
         startup.warm_up_ui(mode)
     ctx = ui.sidebar()
     MODE_UIS[ctx.mode](ctx)

@@ -24,9 +24,13 @@ WARM_LOOKAHEAD_S = 4.0
 _WARM: set[str] = set()  # model keys whose first run this process has done (ui.get_model holds the model)
 
 
-def cold(mode: str) -> bool:
-    """Whether the model this mode needs first has not been loaded by a first run in this process yet
-    (a model loaded otherwise, from the sidebar's picker, costs one quick extra run here, no more)."""
+def cold(mode: str, first_run: bool) -> bool:
+    """Whether this is a session's first run and the model its mode needs has not been loaded by such
+    a run in this process yet (a model loaded otherwise costs one quick extra run here, no more).
+    Later runs (a mode switch) load a new model in place, as always: a stand-in page then would drop
+    the widgets it does not draw, and their values with them."""
+    if not first_run:
+        return False
     pick = core.pick_model(st.session_state.get(f"model_{mode}") or core.MODE_ROLES[mode])
     return pick is not None and core.model_key(pick.path) not in _WARM
 
@@ -44,19 +48,21 @@ def _stand_in(mode: str) -> tuple[str, object] | None:
     return preset.name, preset.pattern
 
 
-@st.fragment
 def _stand_in_ui(mode: str) -> None:
-    """Laid out as every mode is (a fragment: header, then the Stage's slot), so the full page's
-    header and looper take these elements' places instead of leaving them behind as stale copies."""
-    st.header(core.MODES[mode])
+    """Laid out as every mode is (a fragment's container: header, then the Stage's slot), so the full
+    page's header and looper take these elements' places instead of leaving stale copies behind.
+    Plain containers, not a fragment: the looper's first report (its kit) then asks for a full rerun,
+    never for a rerun of a fragment the full page has replaced."""
     stand_in, state = _stand_in(mode), st.session_state
     with st.container():
-        if stand_in is not None:
-            title, pattern = stand_in
-            ctx = ui.Context(mode, None, None, int(state["qpm"]), int(state["repeats"]), bool(state["present"]))
-            mount_looper(ctx, pattern, f"{title.removeprefix('♪ ')} (while the model loads)", "", None,
-                         lookahead=WARM_LOOKAHEAD_S)
-    st.caption("Loading the model: the loop plays a preset until the model's groove takes over at a bar line.")
+        st.header(core.MODES[mode])
+        with st.container():
+            if stand_in is not None:
+                title, pattern = stand_in
+                ctx = ui.Context(mode, None, None, int(state["qpm"]), int(state["repeats"]), bool(state["present"]))
+                mount_looper(ctx, pattern, f"{title.removeprefix('♪ ')} (while the model loads)", "", None,
+                             lookahead=WARM_LOOKAHEAD_S)
+        st.caption("Loading the model: the loop plays a preset until the model's groove takes over at a bar line.")
 
 
 def warm_up_ui(mode: str) -> None:
