@@ -91,7 +91,8 @@ def test_even_choice_finds_the_smallest_largest_to_smallest_step(seed):
     grids = np.stack(grids)
     flat = grids.reshape(len(grids), -1)
     dist = (flat[:, None, :] != flat[None, :, :]).sum(-1).astype(float)
-    best = min(_spread(dist, [0, *inner, len(grids) - 1]) for inner in itertools.combinations(range(1, len(grids) - 1), 3))
+    inners = itertools.combinations(range(1, len(grids) - 1), 3)
+    best = min(_spread(dist, [0, *inner, len(grids) - 1]) for inner in inners)
     chosen = _even_choice(grids, 5)
     assert chosen[0] == 0 and chosen[-1] == len(grids) - 1 and len(chosen) == 5
     assert _spread(dist, chosen) == pytest.approx(best)
