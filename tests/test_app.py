@@ -103,7 +103,7 @@ def loopers(at) -> list[dict]:
     """The data of every looper on the page (there must be at most one per screen)."""
     from musicvae.app.player import COMPONENT_NAME
 
-    found = [json.loads(e.proto.json) for e in at.main if getattr(e.proto, "component_name", None) == COMPONENT_NAME]
+    found = [json.loads(e.proto.bytes) for e in at.main if getattr(e.proto, "component_name", None) == COMPONENT_NAME]
     assert len(found) <= 1, "more than one looper on one screen"
     return found
 

@@ -152,7 +152,7 @@ def _looper_app():
 def _component_data(at) -> dict:
     elements = [e for e in at.main if getattr(e.proto, "component_name", None) == COMPONENT_NAME]
     assert len(elements) == 1, [type(e).__name__ for e in at.main]
-    return json.loads(elements[0].proto.json)
+    return json.loads(elements[0].proto.bytes)
 
 
 def test_looper_mounts_in_apptest(kit, monkeypatch):

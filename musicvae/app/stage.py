@@ -122,8 +122,7 @@ def slider_bank(key: str, value: float, step: float, low: float, high: float,
 
 def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
                  on_command: Callable[[str], None] | None, queue: list[DrumPattern] | None = None,
-                 bank: dict[str, DrumPattern] | None = None, nav: dict | None = None, tag: str | None = None,
-                 lookahead: float | None = None) -> None:
+                 bank: dict[str, DrumPattern] | None = None, nav: dict | None = None, tag: str | None = None) -> None:
     from musicvae.app.player import looper
     from musicvae.media.audio import AudioError
     from musicvae.media.drumkit import KitError
@@ -140,4 +139,4 @@ def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
     state = st.session_state
     looper(pattern, float(state.get("qpm", ctx.qpm)), key=LOOPER_KEY, switch_at=state.get("switch_at", "bar"),
            label=f"♪ {title}" if title else "", kit=kit, on_command=on_command, roll="" if queue else roll,
-           queue=queue, bank=bank, nav=nav, tag=tag, lookahead=lookahead)
+           queue=queue, bank=bank, nav=nav, tag=tag)

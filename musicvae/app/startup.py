@@ -11,16 +11,21 @@ over at the next bar line, without stopping (the player lives in the browser acr
 from __future__ import annotations
 
 import logging
+import time
 
 import streamlit as st
 
 from musicvae.app import core, feel, ui
-from musicvae.app.stage import mount_looper
+from musicvae.app.player import looper
+from musicvae.app.stage import LOOPER_KEY
+from musicvae.media.audio import AudioError
+from musicvae.media.drumkit import KitError, load_kit
 
 log = logging.getLogger(__name__)
 # The full page's first render (plotly.js, every widget) stalls the browser's main thread: 1-3 s
 # measured with the machine busy, longer than the looper's usual 1 s of audio scheduled ahead.
 WARM_LOOKAHEAD_S = 4.0
+FLUSH_S = 0.3
 _WARM: set[str] = set()  # model keys whose first run this process has done (ui.get_model holds the model)
 
 
@@ -48,6 +53,15 @@ def _stand_in(mode: str) -> tuple[str, object] | None:
     return preset.name, preset.pattern
 
 
+def _kit():
+    """The looper's kit from its disk cache, or None (the full page then says why there is no audio).
+    Not through ``ui.get_kit``: that waits for the FluidSynth synth the warm-up thread is loading."""
+    try:
+        return load_kit()
+    except (AudioError, KitError):
+        return None
+
+
 def _stand_in_ui(mode: str) -> None:
     """Laid out as every mode is (a fragment's container: header, then the Stage's slot), so the full
     page's header and looper take these elements' places instead of leaving stale copies behind.
@@ -57,11 +71,12 @@ def _stand_in_ui(mode: str) -> None:
     with st.container():
         st.header(core.MODES[mode])
         with st.container():
-            if stand_in is not None:
+            kit = _kit()
+            if stand_in is not None and kit is not None:
                 title, pattern = stand_in
-                ctx = ui.Context(mode, None, None, int(state["qpm"]), int(state["repeats"]), bool(state["present"]))
-                mount_looper(ctx, pattern, f"{title.removeprefix('♪ ')} (while the model loads)", "", None,
-                             lookahead=WARM_LOOKAHEAD_S)
+                looper(pattern, float(state["qpm"]), key=LOOPER_KEY, switch_at=state.get("switch_at", "bar"),
+                       label=f"♪ {title.removeprefix('♪ ')} (while the model loads)", kit=kit,
+                       lookahead=WARM_LOOKAHEAD_S)
         st.caption("Loading the model: the loop plays a preset until the model's groove takes over at a bar line.")
 
 
@@ -70,6 +85,10 @@ def warm_up_ui(mode: str) -> None:
     state = st.session_state
     st.sidebar.title("MusicVAE drums")  # the sidebar's place is taken now, so nothing moves when it fills
     _stand_in_ui(mode)
+    # Importing torch holds the GIL for ~1 s, and the server's event loop needs it to send the looper's
+    # kit (~1.5 MB): let it go first (measured: without this pause the player mounted only after the
+    # model had loaded, 1.3 s later).
+    time.sleep(FLUSH_S)
     pick = core.pick_model(state.get(f"model_{mode}") or core.MODE_ROLES[mode])
     key = core.model_key(pick.path)
     try:

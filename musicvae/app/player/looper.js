@@ -31,7 +31,7 @@
 //              verdict "confirm", "stale" (not taken) or "override")
 // and currentStep(), state(), level().
 
-const VERSION = 9;
+const VERSION = 10;
 const LOOKAHEAD = 1.0; // seconds scheduled ahead of the audio clock: a busy page's main thread may stall this long
 const MAX_LOOKAHEAD = 4.0; // a page that stalls longer earns more (or is told to expect it), up to this
 const SAFETY = 0.04; // a rewind never touches what starts sooner than this
@@ -883,8 +883,16 @@ class View {
   }
 }
 
+// Python sends its data as JSON bytes (see looper() in __init__.py).
+function decoded(data) {
+  if (data instanceof ArrayBuffer) data = new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return JSON.parse(new TextDecoder().decode(data));
+  return data;
+}
+
 export default function (component) {
-  const { data, parentElement, setStateValue, setTriggerValue } = component;
+  const { parentElement, setStateValue, setTriggerValue } = component;
+  const data = decoded(component.data);
   const player = looper();
   let root = parentElement.querySelector(".mv-looper");
   let view = root && root.__view;
