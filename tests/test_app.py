@@ -126,6 +126,23 @@ def test_no_model_installed_every_mode_shows_a_playable_preset(tmp_path, monkeyp
         assert loopers(at) and at.get("plotly_chart") and not at.get("audio"), mode
 
 
+def test_a_broken_checkpoint_is_one_sentence_and_presets_play(tiny_models, tmp_path, monkeypatch):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    broken = tmp_path / "checkpoints"
+    shutil.copytree(tiny_models, broken)
+    for weights in broken.glob("*/model.safetensors"):
+        weights.write_bytes(b"not a checkpoint at all")
+    monkeypatch.setenv("MUSICVAE_CHECKPOINTS_DIR", str(broken))
+    at = run_ok(AppTest.from_file(APP, default_timeout=120))  # no traceback
+    for mode in ("sample", "grid"):
+        switch_mode(at, mode)
+        assert "could not be loaded" in texts(at.warning), mode
+        assert loopers(at) and at.get("plotly_chart"), mode
+
+
 def test_sample_mode_widgets_and_seed(app):
     at = run_ok(app)
     assert at.session_state["mode"] == "sample"

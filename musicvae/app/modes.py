@@ -12,7 +12,7 @@ import logging
 import numpy as np
 import streamlit as st
 
-from musicvae.app import core, feel, ui
+from musicvae.app import core, feel, models, ui
 from musicvae.app.stage import Stage, slider_bank
 from musicvae.media.audio import AudioError
 from musicvae.pattern import NUM_CLASSES, DrumPattern
@@ -114,7 +114,8 @@ def _similar_context(ctx: ui.Context) -> ui.Context:
     pick = core.pick_model(core.SIMILAR_ROLE) if ctx.model is not None else None
     if pick is None or pick.path == ctx.pick.path:
         return ctx
-    return dataclasses.replace(ctx, model=ui.get_model(core.model_key(pick.path), str(pick.path)), pick=pick)
+    model = models.get_model(core.model_key(pick.path), str(pick.path))
+    return ctx if model is None else dataclasses.replace(ctx, model=model, pick=pick)
 
 
 def _sample_command(command: str) -> None:

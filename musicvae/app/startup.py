@@ -10,23 +10,21 @@ over at the next bar line, without stopping (the player lives in the browser acr
 
 from __future__ import annotations
 
-import logging
 import time
 
 import streamlit as st
 
-from musicvae.app import core, feel, ui
+from musicvae.app import core, feel, models, ui
 from musicvae.app.player import looper
 from musicvae.app.stage import LOOPER_KEY
 from musicvae.media.audio import AudioError
 from musicvae.media.drumkit import KitError, load_kit
 
-log = logging.getLogger(__name__)
 # The full page's first render (plotly.js, every widget) stalls the browser's main thread: 1-3 s
 # measured with the machine busy, longer than the looper's usual 1 s of audio scheduled ahead.
 WARM_LOOKAHEAD_S = 4.0
 FLUSH_S = 0.3
-_WARM: set[str] = set()  # model keys whose first run this process has done (ui.get_model holds the model)
+_WARM: set[str] = set()  # model keys whose first run this process has done (models.load_model holds the model)
 
 
 def cold(mode: str, first_run: bool) -> bool:
@@ -91,10 +89,7 @@ def warm_up_ui(mode: str) -> None:
     time.sleep(FLUSH_S)
     pick = core.pick_model(state.get(f"model_{mode}") or core.MODE_ROLES[mode])
     key = core.model_key(pick.path)
-    try:
-        ui.get_model(key, str(pick.path))
-        feel.groove_model()
-    except Exception:  # the full page says what is wrong, where it always has; no second attempt here
-        log.exception("loading the model in the first run failed")
+    models.load_model(key, str(pick.path))  # a failure is cached too: the full page says why
+    feel.groove_model()
     _WARM.add(key)
     st.rerun()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import random
 import threading
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import streamlit as st
 
-from musicvae.app import core, feel
+from musicvae.app import core, feel, models
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
 log = logging.getLogger(__name__)
@@ -52,18 +51,6 @@ class Context:
 
 
 # -- cached resources ------------------------------------------------------------------------
-@st.cache_resource(show_spinner="Loading the model ...")
-def get_model(key: str, path: str):
-    """The model, once per process.  Torch gets one thread (``MUSICVAE_TORCH_THREADS``): batches here
-    are small, and on a busy 2-core machine two threads made a decode 10-50x slower (spin-waits)."""
-    import torch
-
-    from musicvae.api import TrainedModel
-
-    torch.set_num_threads(max(1, int(os.environ.get("MUSICVAE_TORCH_THREADS", "1"))))
-    return TrainedModel.load(path)
-
-
 def _warm_up() -> None:
     """Load the soundfont (ctypes releases the GIL) while the main thread imports torch."""
     from musicvae.media.audio import AudioError, default_synth
@@ -380,7 +367,8 @@ def sidebar() -> Context:
             st.toggle("Refine encodings of your grooves", key="refine",
                       help="Up to 1 s of gradient steps on z after the encoder, so uploads, presets and kept "
                            "grooves come back closer to how they were played (off: the plain encoder).")
-        model = get_model(core.model_key(pick.path), str(pick.path)) if pick else None
+        model, state["_model_error"] = (models.load_model(core.model_key(pick.path), str(pick.path)) if pick
+                                        else (None, None))
         feel.sidebar_controls(state["present"])
         synth, error = get_synth()
         if error:
@@ -472,7 +460,7 @@ def get_kit():
 
 
 def no_model_notice() -> None:
-    st.warning(core.no_model_message(), icon="⚠️")
+    st.warning(st.session_state.get("_model_error") or core.no_model_message(), icon="⚠️")
 
 
 class Timer:
