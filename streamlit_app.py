@@ -6,7 +6,7 @@ The logic lives in ``musicvae/app/core.py``; widgets in ``musicvae/app/ui.py``, 
 screen in ``musicvae/app/stage.py``, the modes in ``modes.py`` (Sample), ``interpolate.py``,
 ``grid.py`` and ``latent.py``; ``feel.py`` the "Humanize" switch (the groove model plays the
 model's grooves with velocities and microtiming); ``startup.py`` a fresh server's first page (a
-preset plays at once while the model loads).
+preset plays at once while the model loads); ``models.py`` loads the checkpoints.
 """
 
 from __future__ import annotations
