@@ -10,6 +10,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,12 +32,20 @@ TIMEOUT_MS = 90_000
 RMS_FLOOR = 0.01
 
 
-@pytest.fixture(scope="module")  # module: its Playwright must be gone before test_player_browser starts its own
-def server(tmp_path_factory):
+@contextmanager
+def tiny_app(tmp_path_factory, log_name: str, env: dict | None = None) -> Iterator[str]:
+    """`streamlit run` with the tiny models for a browser test (skipped where there is no Chromium or
+    no playwright); yields its URL."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
     pytest.importorskip("playwright")
-    with serving(build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models"), ARTIFACTS / "streamlit.log") as url:
+    with serving(build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models"), ARTIFACTS / log_name, env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")  # module: its Playwright must be gone before test_player_browser starts its own
+def server(tmp_path_factory):
+    with tiny_app(tmp_path_factory, "streamlit.log") as url:
         yield url
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_app import build_tiny_models  # noqa: E402
-from test_browser import ARTIFACTS, CHROMIUM, TIMEOUT_MS, click_cell, settle, wait_player  # noqa: E402
+from test_browser import TIMEOUT_MS, click_cell, settle, tiny_app, wait_player  # noqa: E402
 from test_player_browser import check_continuous, chromium_page, looper_log, transport  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -28,13 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    pytest.importorskip("playwright")
-    from streamlit_server import serving
-
-    models = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models")
-    with serving(models, ARTIFACTS / "streamlit-bank.log", {"OMP_NUM_THREADS": "1"}) as url:
+    with tiny_app(tmp_path_factory, "streamlit-bank.log", {"OMP_NUM_THREADS": "1"}) as url:
         yield url
 
 

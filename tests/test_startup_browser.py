@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_app import build_tiny_models  # noqa: E402
-from test_browser import ARTIFACTS, CHROMIUM, TIMEOUT_MS, check_heard, press_play, settle, wait_player  # noqa: E402
+from test_browser import TIMEOUT_MS, check_heard, press_play, settle, tiny_app, wait_player  # noqa: E402
 from test_player_browser import chromium_page  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -19,13 +18,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def fresh_server(tmp_path_factory):
     """A server of its own: its first page run is the cold one."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    pytest.importorskip("playwright")
-    from streamlit_server import serving
-
-    models = build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models")
-    with serving(models, ARTIFACTS / "streamlit-startup.log", {"OMP_NUM_THREADS": "1"}) as url:
+    with tiny_app(tmp_path_factory, "streamlit-startup.log", {"OMP_NUM_THREADS": "1"}) as url:
         yield url
 
 
