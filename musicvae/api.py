@@ -236,9 +236,13 @@ class TrainedModel(_LoadedModel):
     def similar(self, pattern: DrumPattern, n: int, similarity: float, temperature: float = 0.5, seed=None,
                 refine: RefineSettings | None = None):
         """Variations around a groove: mix its code with random draws (Magenta.js ``similar``)."""
-        mu = self.codes([pattern], refine)
-        z = similarity * mu + (1.0 - similarity) * self.sample_z(n, seed)
-        return self.decode(z, temperature, None if seed is None else seed + 1, qpm=pattern.qpm)
+        return self.vary(self.codes([pattern], refine), n, similarity, temperature, seed, qpm=pattern.qpm)
+
+    def vary(self, code: torch.Tensor, n: int, similarity: float, temperature: float = 0.5, seed=None,
+             qpm: float = DEFAULT_QPM) -> list[DrumPattern]:
+        """:meth:`similar` from a groove's code [1, Z] already encoded (the app encodes once, then varies)."""
+        z = similarity * code + (1.0 - similarity) * self.sample_z(n, seed)
+        return self.decode(z, temperature, None if seed is None else seed + 1, qpm=qpm)
 
 
 class GrooveModel(_LoadedModel):

@@ -50,6 +50,14 @@ def test_refinement_honours_its_time_budget(model, windows):
     assert 0 < info["steps"] < 100_000
 
 
+def test_similar_is_vary_of_the_grooves_code(model, windows):
+    """The app varies an encoded code (``vary``); ``similar`` encodes and does the same."""
+    ours = model.similar(windows[0], 3, 0.7, 0.5, seed=3)
+    theirs = model.vary(model.codes([windows[0]]), 3, 0.7, 0.5, 3, qpm=windows[0].qpm)
+    assert [p.hits.tolist() for p in ours] == [p.hits.tolist() for p in theirs]
+    assert len({p.hits.tobytes() for p in ours}) > 1  # three variations, not one groove thrice
+
+
 def test_zero_steps_is_the_plain_encoder(model, windows):
     _, mu, _ = model.encode(windows)
     assert torch.equal(model.codes(windows, RefineSettings(steps=0)), mu)

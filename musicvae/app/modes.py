@@ -57,8 +57,7 @@ def _similar(model_key: str, mu: bytes, qpm: float, n: int, similarity: float, t
     import torch
 
     code = torch.from_numpy(np.frombuffer(mu, dtype=np.float32).reshape(1, -1).copy())
-    z = similarity * code + (1.0 - similarity) * _model.sample_z(n, seed)
-    return _model.decode(z, temperature, seed + 1, qpm=qpm)
+    return _model.vary(code, n, similarity, temperature, seed, qpm=qpm)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
