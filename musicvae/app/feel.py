@@ -18,7 +18,6 @@ likely performance) draws the groove model's z around it; "Another take" re-draw
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from musicvae.app import core
+from musicvae.app import core, models
 from musicvae.pattern import STEPS_PER_BAR, DrumPattern
 
 log = logging.getLogger(__name__)
@@ -40,19 +39,17 @@ HELP = ("Play the grooves the model makes like a drummer would: the groove model
 @st.cache_resource(show_spinner="Loading the groove model ...")
 def _load(key: str, path: str) -> tuple[Any, str | None]:
     """(GrooveModel, None) or (None, the reason in one sentence); one attempt per process and file."""
-    try:
-        import torch
+    from musicvae.api import GrooveModel
 
-        from musicvae.api import GrooveModel
-
-        torch.set_num_threads(max(1, int(os.environ.get("MUSICVAE_TORCH_THREADS", "1"))))
+    def load():
         model = GrooveModel.load(path)
         model.humanize([DrumPattern.empty(1)])  # a humanize model at all? (and warm)
+        return model
+
+    model, detail = models.attempt(path, load)
+    if detail is None:
         return model, None
-    except Exception as error:  # a broken or wrong checkpoint must not take the page down
-        log.exception("the groove model in %s could not be loaded", path)
-        return None, (f"Humanize is unavailable: the groove model `{GROOVE_MODEL}` could not be loaded "
-                      f"({type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else 'no detail'}).")
+    return None, f"Humanize is unavailable: the groove model `{GROOVE_MODEL}` could not be loaded ({detail})."
 
 
 def groove_model() -> tuple[Any, str, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +18,30 @@ import streamlit as st
 log = logging.getLogger(__name__)
 
 
-@st.cache_resource(show_spinner="Loading the model ...")
-def load_model(key: str, path: str) -> tuple[Any, str | None]:
-    """(TrainedModel, None) or (None, why in one sentence).  Torch gets one thread
-    (``MUSICVAE_TORCH_THREADS``): batches here are small, and on a busy 2-core machine two threads
-    made a decode 10-50x slower (spin-waits)."""
+def attempt(path: str, load: Callable[[], Any]) -> tuple[Any, str | None]:
+    """(load(), None) or (None, "ErrorType: its first line") for a one-sentence reason.  Torch gets
+    one thread first (``MUSICVAE_TORCH_THREADS``): batches here are small, and on a busy 2-core
+    machine two threads made a decode 10-50x slower (spin-waits)."""
     try:
         import torch
 
-        from musicvae.api import TrainedModel
-
         torch.set_num_threads(max(1, int(os.environ.get("MUSICVAE_TORCH_THREADS", "1"))))
-        return TrainedModel.load(path), None
-    except Exception as error:  # a broken checkpoint must not take the page down
+        return load(), None
+    except Exception as error:  # a broken or foreign checkpoint must not take the page down
         log.exception("the model in %s could not be loaded", path)
-        detail = str(error).splitlines()[0][:120] if str(error) else "no detail"
-        return None, (f"The model `{Path(path).name}` could not be loaded ({type(error).__name__}: {detail}); "
-                      "the app plays the preset grooves instead.")
+        return None, f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else 'no detail'}"
+
+
+@st.cache_resource(show_spinner="Loading the model ...")
+def load_model(key: str, path: str) -> tuple[Any, str | None]:
+    """(TrainedModel, None) or (None, why in one sentence)."""
+    from musicvae.api import TrainedModel
+
+    model, detail = attempt(path, lambda: TrainedModel.load(path))
+    if detail is None:
+        return model, None
+    return None, (f"The model `{Path(path).name}` could not be loaded ({detail}); "
+                  "the app plays the preset grooves instead.")
 
 
 def get_model(key: str, path: str):
