@@ -66,14 +66,25 @@ def check_local(record: dict, since: int, tags: list[str], answered_tags: list[s
     assert last["tag"] == tags[-1] and last["verdict"] == "confirm" and last["patternId"] == arrivals[-1]["patternId"]
 
 
-def test_grid_switches_in_the_browser_before_the_rerun(page, server):
-    page.goto(server + "/?mode=grid&cell=1,1")
+def open_banked(page, url: str, key: str) -> None:
+    """Open ``url`` and wait until the page is drawn and ``key`` is in the looper's bank (with its nav)."""
+    page.goto(url)
     wait_player(page)
     settle(page)
-    page.wait_for_function("() => window.__musicvaeLooper.nav && window.__musicvaeLooper.banked('cell:5,5')")
+    page.wait_for_function("k => window.__musicvaeLooper.nav && window.__musicvaeLooper.banked(k)", arg=key,
+                           timeout=TIMEOUT_MS)
+
+
+def play(page) -> int:
+    """Press play; the looper's arrivals so far."""
     page.locator(".mv-play").click()
     page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
-    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+    return page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+
+
+def test_grid_switches_in_the_browser_before_the_rerun(page, server):
+    open_banked(page, server + "/?mode=grid&cell=1,1", "cell:5,5")
+    since = play(page)
 
     # arrow keys: the looper's own key commands, the bank's groove at once
     page.locator("h2").first.click()
@@ -174,21 +185,11 @@ def slider_steps(page, steps: list[tuple], since: int) -> None:
     assert transport(record["events"]) == ["play"]
 
 
-def play(page) -> int:
-    """Press play; the looper's arrivals so far."""
-    page.locator(".mv-play").click()
-    page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
-    return page.evaluate("() => window.__musicvaeLooper.arrivals.length")
-
-
 def test_sample_temperature_switches_in_the_browser_before_the_rerun(page, server):
     """Sample's temperature slider: each step's groove (the first variation at the new temperature,
     as the server decodes it) comes from the bank sent with the previous run, before the rerun
     answers with the same tag and groove."""
-    page.goto(server + "/?mode=sample&temperature=1.5&seed=3")
-    wait_player(page)
-    settle(page)
-    page.wait_for_function("() => window.__musicvaeLooper.banked('temperature:1.55')", timeout=TIMEOUT_MS)
+    open_banked(page, server + "/?mode=sample&temperature=1.5&seed=3", "temperature:1.55")
     since = play(page)
     slider = page.get_by_role("slider", name="Temperature")
     slider_steps(page, [(slider, f"temperature:{v}", "ArrowRight") for v in ("1.55", "1.6", "1.65", "1.7")], since)
@@ -232,10 +233,7 @@ def test_sample_similarity_switches_in_the_browser_before_the_rerun(page, server
 def test_latent_temperature_switches_in_the_browser_before_the_rerun(page, server):
     """Latent's temperature slider is banked with the direction sliders (tags name every value):
     temperature steps and a direction step between them switch at once; the rerun confirms."""
-    page.goto(server + "/?mode=latent&temperature=1.5&seed=3")
-    wait_player(page)
-    settle(page)
-    page.wait_for_function("() => window.__musicvaeLooper.banked('temperature:1.55')", timeout=TIMEOUT_MS)
+    open_banked(page, server + "/?mode=latent&temperature=1.5&seed=3", "temperature:1.55")
     since = play(page)
     temperature = page.get_by_role("slider", name="Temperature")
     direction = page.locator("[class*='st-key-lat_']").first.get_by_role("slider")
@@ -249,14 +247,9 @@ def test_latent_temperature_switches_in_the_browser_before_the_rerun(page, serve
 def test_interpolate_strip_switches_in_the_browser_before_the_rerun(page, server):
     """The Interpolate strip is a one-row bank: the arrow keys (up and down too) and clicks on its
     steps switch at once; the rerun answers with the same step."""
-    page.goto(server + "/?mode=interpolate")
-    wait_player(page)
-    settle(page)
-    page.wait_for_function("() => window.__musicvaeLooper.nav && window.__musicvaeLooper.banked('cell:1,3')")
+    open_banked(page, server + "/?mode=interpolate", "cell:1,3")
     steps = page.evaluate("() => window.__musicvaeLooper.nav.cols")
-    page.locator(".mv-play").click()
-    page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
-    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+    since = play(page)
     start = page.evaluate("() => window.__musicvaeLooper.cell[1]")
     expected = []
     for key, col in (("ArrowRight", start + 1), ("ArrowDown", start + 2), ("ArrowUp", start + 1)):

@@ -34,8 +34,13 @@ def cold(mode: str, first_run: bool) -> bool:
     the widgets it does not draw, and their values with them."""
     if not first_run:
         return False
-    pick = core.pick_model(st.session_state.get(f"model_{mode}") or core.MODE_ROLES[mode])
+    pick = _pick(mode)
     return pick is not None and core.model_key(pick.path) not in _WARM
+
+
+def _pick(mode: str) -> core.ModelPick | None:
+    """The model the mode starts with (the sidebar's picker draws this choice later in the run)."""
+    return core.pick_model(st.session_state.get(f"model_{mode}") or core.MODE_ROLES[mode])
 
 
 def _stand_in(mode: str) -> tuple[str, object] | None:
@@ -80,14 +85,13 @@ def _stand_in_ui(mode: str) -> None:
 
 def warm_up_ui(mode: str) -> None:
     """Header + looper playing a preset, then load the models and rerun into the real page."""
-    state = st.session_state
     st.sidebar.title("MusicVAE drums")  # the sidebar's place is taken now, so nothing moves when it fills
     _stand_in_ui(mode)
     # Importing torch holds the GIL for ~1 s, and the server's event loop needs it to send the looper's
     # kit (~1.5 MB): let it go first (measured: without this pause the player mounted only after the
     # model had loaded, 1.3 s later).
     time.sleep(FLUSH_S)
-    pick = core.pick_model(state.get(f"model_{mode}") or core.MODE_ROLES[mode])
+    pick = _pick(mode)
     key = core.model_key(pick.path)
     models.load_model(key, str(pick.path))  # a failure is cached too: the full page says why
     feel.groove_model()
