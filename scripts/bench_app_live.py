@@ -26,8 +26,9 @@
 3. The scheduler's log over the whole run: the largest distance between two consecutive 16ths
    minus one 16th (0 = no gap) and whether the step counter ever skipped.
 
-Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20] [--kinds sample,similarity,latent,latent-temperature,
-interpolate,grid] [--json]`` (``--changes`` per input kind; ``--kinds`` the inputs measured, all by default)
+Usage: ``.venv/bin/python scripts/bench_app_live.py [--changes 20]
+[--kinds sample,seed,similarity,latent,latent-temperature,interpolate,grid] [--json]``
+(``--changes`` per input kind; ``--kinds`` the inputs measured, all by default; ``seed`` is N)
 """
 
 from __future__ import annotations
@@ -157,8 +158,9 @@ def press_puck(page, x: float, y: float) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20, help="changes per input kind")
-    parser.add_argument("--kinds", default="sample,similarity,latent,latent-temperature,interpolate,grid",
+    parser.add_argument("--kinds", default="sample,seed,similarity,latent,latent-temperature,interpolate,grid",
                         help="inputs measured, comma-separated")
+    parser.add_argument("--humanize", action="store_true", help="with the sidebar's Humanize on (?humanize=1)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--dump", type=Path, help="write every measurement and the looper's logs here (JSON)")
     args = parser.parse_args(argv)
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             port = free_port()
             process, started = start_server(port)
             url = f"http://127.0.0.1:{port}"
-            page.goto(url + "/?mode=sample")
+            page.goto(url + "/?mode=sample" + ("&humanize=1" if args.humanize else ""))
             page.wait_for_function(READY, timeout=TIMEOUT_MS, polling=20)
             out["first_groove_s"] = round(time.monotonic() - started, 2)
             deadline = time.monotonic() + TIMEOUT_MS / 1000
@@ -193,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             settle(page)
             page.locator(".mv-play").click()
             page.wait_for_function("() => window.__musicvaeLooper.state().playing", timeout=TIMEOUT_MS)
-            results: dict[str, list[dict]] = {"sample temperature": [], "sample similarity": [], "latent slider": [],
+            results: dict[str, list[dict]] = {"sample temperature": [], "sample new seed (N)": [],
+                                              "sample similarity": [], "latent slider": [],
                                               "latent temperature": [], "interpolate arrow keys": [],
                                               "grid arrow keys": [],
                                               "grid cell clicks": [], "blend pad puck": []}
@@ -211,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.changes if "sample" in kinds else 0):
                 slider.focus()
                 note("sample temperature", change(page, lambda: slider.press("ArrowRight")))
+            for _ in range(args.changes if "seed" in kinds else 0):  # N: the next seed's groove, banked
+                page.locator("h2").first.click()  # the focus off the slider: N is the looper's
+                note("sample new seed (N)", change(page, lambda: page.keyboard.press("n")))
             there_and_back = (["ArrowRight"] * (args.changes // 2) + ["ArrowLeft"] * (args.changes - args.changes // 2))
             if "similarity" in kinds:
                 page.get_by_text("Similar to a groove").click()

@@ -217,14 +217,14 @@ def test_sample_banks_the_played_variation_at_the_neighbouring_temperatures(app,
     at = run_ok(app)
     assert bool(at.session_state["humanize"]) == humanize
     data = _remember(playing(at))
-    assert set(data["bank"]["patterns"]) == {"temperature:0.45", "temperature:0.5", "temperature:0.55"}
+    assert set(data["bank"]["patterns"]) == {"temperature:0.45", "temperature:0.5", "temperature:0.55", "next"}
     assert data["pattern"] == data["bank"]["patterns"]["temperature:0.5"] and data["nav"]["roll"] == "roll_sample_0"
     assert data["tag"] == _point(data, "temperature", 0.5)[2] and data["tag"].startswith("temperature=0.5|sample_0")
     offsets = {e[3] for p in data["bank"]["patterns"].values() for e in p["events"]}
     assert (offsets != {0.0}) == humanize  # played with feel exactly when the switch is on
     data = _remember(_step_matches_the_bank(at, data, "temperature", 0.55,
                                             lambda: at.slider(key="temperature").set_value(0.55)))
-    assert {k for k in _BANKED[data["bank_id"]]} == {"temperature:0.5", "temperature:0.55", "temperature:0.6"}
+    assert {k for k in _BANKED[data["bank_id"]]} == {"temperature:0.5", "temperature:0.55", "temperature:0.6", "next"}
     at.button(key="play_sample_2").click()  # another variation plays: the bank follows it
     run_ok(at)
     data = _remember(playing(at))
@@ -246,7 +246,8 @@ def test_sample_banks_the_similarity_slider_beside_the_temperature(app, humanize
     similarity = 0.1
     near = (0.05, 0.1, 0.15)
     bank = data["bank"]["patterns"]
-    assert set(bank) == {f"temperature:{t:g}" for t in (1.45, 1.5, 1.55)} | {f"similarity:{s:g}" for s in near}
+    assert set(bank) == {f"temperature:{t:g}" for t in (1.45, 1.5, 1.55)} | {f"similarity:{s:g}" for s in near} | {
+        "next"}
     assert [s["key"] for s in data["nav"]["sliders"]] == ["temperature", "similarity"]
     assert data["pattern"] == bank[f"similarity:{similarity:g}"] == bank["temperature:1.5"]
     assert data["nav"]["roll"] == "roll_sample_0"
@@ -286,7 +287,7 @@ def test_latent_banks_every_sliders_neighbours(app, humanize):
     assert sliders == ["lat_pc-0", "lat_pc-1", "lat_pc-2", "temperature"]  # Streamlit's .st-key- class of each
     bank = data["bank"]["patterns"]
     assert set(bank) == {f"lat_pc:{i}:{v:g}" for i in range(3) for v in (-0.1, 0, 0.1)} | {
-        "temperature:1.95", "temperature:2"}  # (2 is the temperature's end)
+        "temperature:1.95", "temperature:2", "next"}  # (2 is the temperature's end; next: N's groove)
     _one_groove_per_tag(data)
     assert len({p["id"] for p in bank.values()}) > 1  # the current groove, and its neighbours
     offsets = {e[3] for p in bank.values() for e in p["events"]}
@@ -298,7 +299,7 @@ def test_latent_banks_every_sliders_neighbours(app, humanize):
     data = _remember(_step_matches_the_bank(at, data, "lat_pc-1", 0.1,
                                             lambda: at.slider(key="lat_pc:1").set_value(0.1)))
     assert [s["key"] for s in data["nav"]["sliders"]] == ["lat_pc-1", "lat_pc-0", "lat_pc-2", "temperature"]
-    assert len(_BANKED[data["bank_id"]]) == 11  # 4 + 1 new neighbours and the moved slider's: all banked at once
+    assert len(_BANKED[data["bank_id"]]) == 12  # 4 + 1 new neighbours, the moved slider's, N's: all banked at once
     _one_groove_per_tag(data)
     data = _remember(_step_matches_the_bank(at, data, "lat_pc-0", -0.2,
                                             lambda: at.slider(key="lat_pc:0").set_value(-0.2)))
@@ -307,7 +308,7 @@ def test_latent_banks_every_sliders_neighbours(app, humanize):
         data = _remember(_step_matches_the_bank(at, data, "temperature", value,
                                                 lambda v=value: at.slider(key="temperature").set_value(v)))
         assert [s["key"] for s in data["nav"]["sliders"]][0] == "temperature"
-        assert len(_BANKED[data["bank_id"]]) == 12 and f" T={value:g}|" in data["tag"]
+        assert len(_BANKED[data["bank_id"]]) == 13 and f" T={value:g}|" in data["tag"]
         _one_groove_per_tag(data)
         seen.add(data["pattern"]["id"])
     assert len(seen) > 1  # a temperature step that changes the groove
@@ -367,3 +368,47 @@ def test_interpolate_cell_command_moves_the_step():
         assert state["interp_step"] == 7
         interpolate._command("left")
         assert state["interp_step"] == 6
+
+
+def _next_matches_the_bank(at, data: dict) -> dict:
+    """N / "New seed": the rerun plays exactly the bank's ``next`` groove, with nav.next's tag, at the
+    seed drawn ahead; the new bank holds the seed after (another one)."""
+    key, tag, button = data["nav"]["next"]
+    assert button == "new_seed_btn"  # the class .st-key-new_seed_btn of the button the browser watches
+    banked = (data["bank"] or {}).get("patterns", {}).get(key) or _BANKED[data["bank_id"]][key]
+    upcoming = at.session_state["next_seed"]
+    at.button(key="new_seed_btn").click()
+    run_ok(at)
+    after = _remember(playing(at))
+    assert at.session_state["seed"] == upcoming
+    assert after["pattern"] == banked and after["tag"] == tag
+    assert at.session_state["next_seed"] != upcoming and after["nav"]["next"][1] != tag
+    return after
+
+
+@pytest.mark.parametrize("humanize", [False, True])
+def test_new_seed_is_banked_in_sample_and_latent(app, humanize):
+    app.query_params.update({"mode": "sample", "humanize": "1" if humanize else "0", "temperature": "1.5"})
+    at = run_ok(app)
+    data = _remember(playing(at))
+    seen = {data["pattern"]["id"]}
+    for _ in range(2):
+        data = _next_matches_the_bank(at, data)
+        seen.add(data["pattern"]["id"])
+    assert len(seen) == 3  # each seed another groove: the bank had each one right
+    at.button(key="play_sample_1").click()  # another variation: N brings that variation at the next seed
+    run_ok(at)
+    data = _remember(playing(at))
+    assert "|sample_1 of 3" in data["nav"]["next"][1]
+    _next_matches_the_bank(at, data)
+    switch_mode(at, "latent")
+    data = _remember(playing(at))
+    before = data["pattern"]["id"]
+    data = _next_matches_the_bank(at, data)
+    assert data["pattern"]["id"] != before  # a random code from the next seed: another groove
+    at.session_state["latent_base"] = at.session_state["sim_base"]  # a preset: the seed only reseeds the decode
+    run_ok(at)
+    _next_matches_the_bank(at, _remember(playing(at)))
+    at.button(key="play_latent_src").click()  # the starting groove plays: "New seed" leaves it so, nothing banked
+    run_ok(at)
+    assert "next" not in playing(at)["nav"]

@@ -150,18 +150,29 @@ def test_grid_switches_in_the_browser_before_the_rerun(page, server):
 
 def slider_steps(page, steps: list[tuple], since: int) -> None:
     """Move sliders one arrow key at a time (``steps``: (slider locator, the bank key of the value it
-    moves to, key)) while the loop plays: each step's groove comes from the bank sent with the previous
-    run, at once, before the rerun answers with the point's tag and the same groove; the answer
-    changes nothing.  ``since``: the looper's arrivals before the first step."""
+    moves to, key)) while the loop plays: see :func:`local_steps`."""
+    def step(slider, press):
+        def act():
+            slider.focus()
+            slider.press(press)
+        return act
+
+    point = "window.__musicvaeLooper.nav.sliders.flatMap(s => s.points).find(p => p[1] === {key!r})[2]"
+    local_steps(page, [(step(slider, press), key, point.format(key=key)) for slider, key, press in steps], since)
+
+
+def local_steps(page, steps: list[tuple], since: int) -> None:
+    """Inputs the looper answers from its bank (``steps``: (do the input, the bank key it switches to,
+    a JS expression of the tag the rerun will answer with)) while the loop plays: each step's groove
+    comes from the bank sent with the previous run, at once, before the rerun answers with that tag and
+    the same groove; the answer changes nothing.  ``since``: the looper's arrivals before the first step."""
     tags, changed = [], []
-    for slider, key, press in steps:
+    for act, key, tag_js in steps:
         page.wait_for_function("k => window.__musicvaeLooper.banked(k)", arg=key, timeout=TIMEOUT_MS)
         expected = bank_id(page, key)
         before = playing_next(page)
-        tag = page.evaluate("k => window.__musicvaeLooper.nav.sliders.flatMap(s => s.points).find(p => p[1] === k)[2]",
-                            key)
-        slider.focus()
-        slider.press(press)
+        tag = page.evaluate(f"() => {tag_js}")
+        act()
         # that it came from the bank, before the server, is asserted below from the arrivals; this wait
         # only guards a hang (a 2 s limit flaked under load: speed is bench_app_live's to measure)
         page.wait_for_function("id => { const s = window.__musicvaeLooper.state(); "
@@ -274,3 +285,22 @@ def test_interpolate_strip_switches_in_the_browser_before_the_rerun(page, server
         answers = [x for x in record["answers"] if x["tag"] == arrival["tag"] and x["perfTime"] > arrival["perfTime"]]
         assert answers and answers[0]["verdict"] == "confirm" and answers[0]["patternId"] == arrival["patternId"]
     assert transport(record["events"]) == ["play"]
+
+
+def test_new_seed_switches_in_the_browser_before_the_rerun(page, server):
+    """N and the "New seed" button: the next seed's groove (decoded ahead, in the bank as "next") plays
+    at once, in Sample and in Latent; the rerun confirms with the same groove."""
+    def key_n():
+        page.locator("h2").first.click()  # the focus off any widget: N is the looper's
+        page.keyboard.press("n")
+
+    def button():
+        page.get_by_role("button", name="New seed").click()
+
+    tag = "window.__musicvaeLooper.nav.next[1]"
+    open_banked(page, server + "/?mode=sample&temperature=1.5&seed=3", "next")
+    since = play(page)
+    local_steps(page, [(key_n, "next", tag), (button, "next", tag), (key_n, "next", tag)], since)
+    open_banked(page, server + "/?mode=latent&temperature=1.5&seed=3", "next")
+    since = play(page)
+    local_steps(page, [(button, "next", tag), (key_n, "next", tag)], since)

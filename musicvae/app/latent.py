@@ -27,7 +27,7 @@ import streamlit as st
 
 from musicvae.app import core, feel, modes, ui
 from musicvae.app.modes import DECODE_SEED_OFFSET, closeness, encode_mu, temperature_and_seed
-from musicvae.app.stage import Stage, follow, slider_bank
+from musicvae.app.stage import Stage, follow, slider_bank, with_next
 from musicvae.pattern import DrumPattern
 
 STEP = 0.1  # slider step, in standard deviations
@@ -127,6 +127,31 @@ def ready(model_key: str, z0, alphas: dict[str, float], temperature: float, seed
     return pattern is not None and (played is None or feel.has_one(played, pattern))
 
 
+def steer_tag(z0, seed: int, model_name: str, played: feel.Feel | None, values: dict[str, float], t: float) -> str:
+    """The looper's tag for the steered groove: it names everything the groove depends on (the code, the
+    decode seed, the model, the feel, every slider's value and the temperature)."""
+    code = hashlib.sha1(np.asarray(z0, np.float32).tobytes()).hexdigest()[:8]
+    salt = f"z {code}, seed {seed}, {model_name}"
+    if played is not None:
+        salt += f", feel {played.variation:g}/{played.take}"
+    moved_values = ",".join(f"{k}={a:g}" for k, a in sorted(values.items()) if round(a, 3) != 0)
+    return f"latent {moved_values or 'origin'} T={t:g}|{salt}"
+
+
+def next_groove(ctx: ui.Context, base: DrumPattern | None, z0, alphas: dict[str, float], directions,
+                temperature: float, played: feel.Feel | None) -> tuple[DrumPattern, str]:
+    """(groove, tag) that N / "New seed" bring: the same offsets from the next seed's random code (or
+    from the same groove's code, decoded with the next seed), as the rerun after the key will draw it."""
+    upcoming = ui.upcoming_seed()
+    z_next = ctx.model.sample_z(1, upcoming).numpy()[0] if base is None else z0
+    decode_seed = upcoming + DECODE_SEED_OFFSET
+    pattern = decode_steered(ctx.model, core.model_key(ctx.pick.path), z_next, alphas, directions, temperature,
+                             decode_seed)
+    if played is not None:
+        pattern = feel.humanize_one(pattern, played)
+    return pattern, steer_tag(z_next, decode_seed, ctx.pick.name, played, alphas, temperature)
+
+
 def slider_banks(ctx: ui.Context, z0, alphas: dict[str, float], moved: str | None, directions, temperature: float,
                  seed: int, played: feel.Feel | None, current: DrumPattern, with_temperature: bool = True) -> dict:
     """``bank``/``nav``/``tag`` for :meth:`Stage.mount`: every slider's groove one step either side, and
@@ -139,35 +164,40 @@ def slider_banks(ctx: ui.Context, z0, alphas: dict[str, float], moved: str | Non
     server until then).  A tag names every slider's value and the temperature, so no two points of
     the merged bank share a tag for different grooves."""
     model_key = core.model_key(ctx.pick.path)
-    state = hashlib.sha1(np.asarray(z0, np.float32).tobytes()).hexdigest()[:8]
-    salt = f"z {state}, seed {seed}, {ctx.pick.name}"
-    if played is not None:
-        salt += f", feel {played.variation:g}/{played.take}"
     budget = [BANK_DECODES]
 
     def tag_of(values: dict[str, float], t: float) -> str:
-        moved_values = ",".join(f"{k}={a:g}" for k, a in sorted(values.items()) if round(a, 3) != 0)
-        return f"latent {moved_values or 'origin'} T={t:g}|{salt}"
+        return steer_tag(z0, seed, ctx.pick.name, played, values, t)
+
+    plan: dict[tuple, DrumPattern | None] = {}  # each point's decode (no feel yet), None: left to the prefetcher
+
+    def planned(nearby: dict[str, float], t: float) -> DrumPattern | None:
+        point = _key(model_key, z0, nearby, t, seed)
+        if point not in plan:
+            if nearby == alphas and round(t, 4) == round(temperature, 4):
+                plan[point] = current
+            elif ready(model_key, z0, nearby, t, seed, played) or budget[0] > 0:
+                budget[0] -= not ready(model_key, z0, nearby, t, seed, played)
+                plan[point] = decode_steered(ctx.model, model_key, z0, nearby, directions, t, seed)
+            else:
+                prefetch_one(ctx.model, model_key, z0, nearby, directions, t, seed, played)
+                plan[point] = None
+        return plan[point]
 
     def groove_at(nearby: dict[str, float], t: float) -> DrumPattern | None:
-        if nearby == alphas and round(t, 4) == round(temperature, 4):
-            return current
-        if not ready(model_key, z0, nearby, t, seed, played):
-            if budget[0] <= 0:
-                prefetch_one(ctx.model, model_key, z0, nearby, directions, t, seed, played)
-                return None
-            budget[0] -= 1
-        pattern = decode_steered(ctx.model, model_key, z0, nearby, directions, t, seed)
-        return pattern if played is None else feel.humanize_one(pattern, played)
+        pattern = planned(nearby, t)
+        if pattern is None or pattern is current or played is None:
+            return pattern
+        return feel.humanize_one(pattern, played)
 
-    def one(key: str) -> tuple[dict, dict]:
+    def one(key: str, groove) -> tuple[dict, dict]:
         if key == TEMPERATURE:
             more, nav, _ = slider_bank(TEMPERATURE, temperature, modes.TEMPERATURE_STEP, modes.TEMPERATURE_MIN,
-                                       modes.TEMPERATURE_MAX, lambda t: groove_at(alphas, t),
+                                       modes.TEMPERATURE_MAX, lambda t: groove(alphas, t),
                                        tag_at=lambda t: tag_of(alphas, t))
         else:
             more, nav, _ = slider_bank(f"lat_{key}", alphas[key], STEP, -3.0, 3.0,
-                                       lambda v: groove_at({**alphas, key: round(v, 3)}, temperature),
+                                       lambda v: groove({**alphas, key: round(v, 3)}, temperature),
                                        tag_at=lambda v: tag_of({**alphas, key: v}, temperature))
         return more, nav
 
@@ -176,8 +206,12 @@ def slider_banks(ctx: ui.Context, z0, alphas: dict[str, float], moved: str | Non
     order = sorted(alphas, key=lambda k: k != moved) + ([TEMPERATURE] if with_temperature else [])
     if moved == TEMPERATURE and with_temperature:
         order = [TEMPERATURE] + list(alphas)
+    if played is not None:  # the new neighbours with feel in one batch of the groove model, not one call each
+        for key in order:
+            one(key, planned)
+        feel.play_many(played, [p for p in plan.values() if p is not None and p is not current])
     for key in order:
-        more, nav = one(key)
+        more, nav = one(key, groove_at)
         bank.update(more)
         sliders += nav["sliders"]
     return {"bank": bank, "nav": {"sliders": sliders}, "tag": tag_of(alphas, temperature)}
@@ -317,6 +351,8 @@ def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: 
     steered = (stage.chosen if stage.chosen in stage.grooves else stage.main) == stage.main
     banked = slider_banks(ctx, z0, alphas, TEMPERATURE if t_direction else moved, directions, temperature,
                           decode_seed, played, pattern, with_temperature=steered)
+    if steered:  # N / "New seed" (from the starting groove, the button keeps playing that: not banked)
+        banked = with_next(banked, *next_groove(ctx, base, z0, alphas, directions, temperature, played))
     timer.mark("neighbours")
     stage.mount(_command, **banked)
     with roll_col:

@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 
 from musicvae.app import core, feel, models, ui
-from musicvae.app.stage import Stage, slider_bank
+from musicvae.app.stage import Stage, slider_bank, with_next
 from musicvae.media.audio import AudioError
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
@@ -156,18 +156,18 @@ def sample_ui(ctx: ui.Context) -> None:
             similarity = round(float(state["similarity"]), 4)  # as the bank's neighbours are: the same decode
             code = f"{sim_ctx.pick.name} {hashlib.sha1(mu).hexdigest()[:8]}"  # the groove's code, refined or not
 
-            def decode(t: float, s: float | None) -> list[DrumPattern]:
+            def decode(t: float, s: float | None, seed: int) -> list[DrumPattern]:
                 return _similar(core.model_key(sim_ctx.pick.path), mu, base.qpm, n, s, t, seed, sim_ctx.model)
             st.caption(f"Encoded and varied with `{sim_ctx.pick.name}`: the interpolation model (high KL) "
                        "reconstructs grooves best.")
             titles = [f"similar {i + 1} (seed {seed})" for i in range(n)]
         else:
-            def decode(t: float, s: float | None) -> list[DrumPattern]:
+            def decode(t: float, s: float | None, seed: int) -> list[DrumPattern]:
                 return _sample(core.model_key(ctx.pick.path), n, t, seed, ctx.model)
             titles = [f"sample {i + 1} (seed {seed})" for i in range(n)]
 
-        def grooves_at(t: float, s: float | None) -> list[DrumPattern]:  # the model's, with feel (presets keep theirs)
-            return feel.humanize(decode(t, s))
+        def grooves_at(t: float, s: float | None, at_seed: int = seed) -> list[DrumPattern]:  # with feel, when on
+            return feel.humanize(decode(t, s, at_seed))
         patterns = grooves_at(temperature, similarity)
         timer.mark("decode" if not feel.active() else "decode + humanize")
     for i, pattern in enumerate(patterns):  # the looper gets its groove before the rolls are drawn
@@ -205,18 +205,18 @@ def _slider_banks(stage: Stage, grooves_at, temperature: float, similarity: floa
     "Similar to a groove" is on): the variation the looper plays at each slider's neighbouring values,
     exactly as the rerun will make it (so the browser switches on the slider's move).  A tag names the
     whole state (both sliders' values, the variation, n, seed, model and the varied groove's code, the
-    feel), so the two sliders' points never share a tag for different grooves.  Nothing when the
-    looper plays the groove being varied, or there is no model."""
+    feel), so the two sliders' points never share a tag for different grooves.  N and "New seed" are
+    banked too: the variation at :func:`ui.upcoming_seed`.  Nothing when the looper plays the groove
+    being varied, or there is no model."""
     chosen = stage.chosen if stage.chosen in stage.grooves else stage.main
     if grooves_at is None or not chosen.startswith("sample_"):
         return {}
     index = int(chosen.removeprefix("sample_"))
-    salt = f"{chosen} of {n}, seed {seed}, {code}"
     played = feel.current()
-    if played is not None:
-        salt += f", feel {played.variation:g}/{played.take}"
+    feeling = "" if played is None else f", feel {played.variation:g}/{played.take}"
 
-    def tag_of(t: float, s: float | None) -> str:
+    def tag_of(t: float, s: float | None, at_seed: int = seed) -> str:
+        salt = f"{chosen} of {n}, seed {at_seed}, {code}{feeling}"
         return f"temperature={t:g}" + ("" if s is None else f",similarity={s:g}") + f"|{salt}"
 
     bank, nav, tag = slider_bank("temperature", temperature, TEMPERATURE_STEP, TEMPERATURE_MIN, TEMPERATURE_MAX,
@@ -226,7 +226,9 @@ def _slider_banks(stage: Stage, grooves_at, temperature: float, similarity: floa
                                         lambda s: grooves_at(temperature, s)[index],
                                         tag_at=lambda s: tag_of(temperature, s))
         bank, nav = {**bank, **more}, {"sliders": nav["sliders"] + more_nav["sliders"]}
-    return {"bank": bank, "nav": nav, "tag": tag, "banked": chosen}
+    upcoming = ui.upcoming_seed()  # N / "New seed": this variation at the next seed
+    return with_next({"bank": bank, "nav": nav, "tag": tag, "banked": chosen},
+                     grooves_at(temperature, similarity, upcoming)[index], tag_of(temperature, similarity, upcoming))
 
 
 def _vel(pattern: DrumPattern) -> bytes | None:

@@ -27,6 +27,7 @@ from musicvae.pattern import DrumPattern
 
 log = logging.getLogger(__name__)
 LOOPER_KEY = "looper"
+NEXT = "next"  # the bank's key of the next seed's groove (N, "New seed")
 
 
 def _select(mode: str, key: str) -> None:
@@ -118,6 +119,17 @@ def slider_bank(key: str, value: float, step: float, low: float, high: float,
     points = [[v, f"{key}:{v:g}", tag_of(v)] for v, groove in grooves.items() if groove is not None]
     css = re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())  # Streamlit's .st-key-<key> class
     return bank, {"sliders": [{"key": css, "points": points}]}, tag_of(round(value, decimals))
+
+
+def with_next(banked: dict, groove: DrumPattern | None, tag: str, button: str = "new_seed_btn") -> dict:
+    """``banked`` (a mode's ``bank``/``nav``/``tag``, see :meth:`Stage.mount`) plus the groove that N or
+    the ``button`` ("New seed") brings: the one at :func:`ui.upcoming_seed`, decoded ahead, so the
+    browser switches on the key press (or click) itself; ``tag`` is the one the rerun after the new
+    seed will carry.  Unchanged when there is no bank to add it to, or no groove."""
+    if not banked or groove is None:
+        return banked
+    return {**banked, "bank": {**banked["bank"], NEXT: groove},
+            "nav": {**banked["nav"], "next": [NEXT, tag, re.sub(r"[^a-zA-Z0-9_-]", "-", button)]}}
 
 
 def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,

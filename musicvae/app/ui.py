@@ -229,8 +229,18 @@ def sync_url() -> None:
             qp[param] = value
 
 
+def upcoming_seed() -> int:
+    """The seed "New seed" (or N) will pick: drawn ahead, so a mode can decode its groove ahead and the
+    looper switch to it on the key press itself (see :func:`musicvae.app.stage.with_next`)."""
+    state = st.session_state
+    if state.get("next_seed") is None or state["next_seed"] == state.get("seed"):
+        state["next_seed"] = random.randrange(0, 100_000)
+    return int(state["next_seed"])
+
+
 def new_seed() -> None:
-    st.session_state["seed"] = random.randrange(0, 100_000)
+    st.session_state["seed"] = upcoming_seed()
+    del st.session_state["next_seed"]  # the run after draws the one after
 
 
 # -- the groove library (presets, uploads, pinned samples) -----------------------------------

@@ -180,10 +180,13 @@ def looper(
     where up/down step like left/right), or ``{"sliders": [{"key", "points": [[value,
     bank_key, tag], ...]}]}`` for sliders whose neighbouring values are banked (the slider in
     ``.st-key-<key>`` moving to ``value`` switches to ``bank_key`` at once; the rerun answers with
-    ``tag``); ``tag``: what the server plays (``"cell:2,3"``, ``"puck:0.300,0.800"``...), matched
-    against the browser's local switches.  ``lookahead``: seconds of audio to keep scheduled ahead from
-    now on (default 1 s, raised by itself after a late tick; at most 4 s), for a page about to stall its
-    main thread for long (a fresh server's first full render: musicvae/app/startup.py).
+    ``tag``; ``"next": [bank_key, tag, button_key]`` makes N, and a click on the button in
+    ``.st-key-<button_key>``, switch to ``bank_key`` at once, the rerun answering with ``tag``: the next
+    seed's groove, see ``stage.with_next``); ``tag``: what the server plays (``"cell:2,3"``,
+    ``"puck:0.300,0.800"``...), matched against the browser's local switches.  ``lookahead``: seconds
+    of audio to keep scheduled ahead from now on (default 1 s, raised by itself after a late tick; at
+    most 4 s), for a page about to stall its main thread for long (a fresh server's first full render:
+    musicvae/app/startup.py).
     Raises the audio module's ``AudioError`` / ``drumkit.KitError`` when no drum kit can be made.
     """
     import streamlit as st

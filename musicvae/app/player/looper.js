@@ -19,7 +19,8 @@
 // taken (no flicker back), the latest tag confirms (the same groove: nothing changes), and a tag the
 // browser never asked for is the server deciding otherwise: it wins.  Sliders work the same way when
 // the app banks the grooves of their neighbouring values (nav.sliders): the slider's input event (or
-// its aria-valuenow) switches before the rerun.
+// its aria-valuenow) switches before the rerun.  N and the "New seed" button work so too when the bank
+// holds the next seed's groove (nav.next: [bankKey, tag, buttonKey]).
 //
 // For tests and measurements the singleton keeps ring buffers:
 //   log      : one entry per scheduled 16th step {audioTime, step, pos, patternId, dur, hits, times, vels}
@@ -31,7 +32,7 @@
 //              verdict "confirm", "stale" (not taken) or "override")
 // and currentStep(), state(), level().
 
-const VERSION = 10;
+const VERSION = 11;
 const LOOKAHEAD = 1.0; // seconds scheduled ahead of the audio clock: a busy page's main thread may stall this long
 const MAX_LOOKAHEAD = 4.0; // a page that stalls longer earns more (or is told to expect it), up to this
 const SAFETY = 0.04; // a rewind never touches what starts sooner than this
@@ -105,7 +106,7 @@ class Looper {
     this.banks = new Map(); // id -> Map(key -> compiled groove)
     this.bankId = null;
     this.bankAsked = new Set();
-    this.nav = null; // {n, row, col, chart, roll}: the Grid's cells as bank keys "cell:r,c"; {sliders}
+    this.nav = null; // {n, row, col, chart, roll}: the Grid's cells as bank keys "cell:r,c"; {sliders}; {next}
     this.cell = null; // [row, col] the browser believes is chosen (moved at once by keys and clicks)
     this.tag = null; // what the server last said it plays
     this.expect = []; // [{tag, at}] local switches not answered yet, oldest first (tag null: not sent yet)
@@ -113,6 +114,7 @@ class Looper {
     this.onChartClick = null;
     this.sliderObserver = null;
     this.onSliderInput = null;
+    this.onNextClick = null;
     this.events = []; // play/stop/resync
     this.views = new Set();
     this.host = null; // the latest mounted instance: {setStateValue, setTriggerValue, keyboard}
@@ -278,6 +280,25 @@ class Looper {
     }
     this.wireChart();
     this.watchSliders();
+    this.wireNext();
+  }
+
+  // N or the "New seed" button: the next seed's groove (decoded ahead by the server) at once; the
+  // command (or the button's own click) still goes to Python, whose rerun answers with nav.next's tag.
+  nextGroove() {
+    const next = this.nav && Array.isArray(this.nav.next) ? this.nav.next : null;
+    if (!next) return false;
+    return this.switchLocal(String(next[0]), typeof next[1] === "string" ? next[1] : null, "bank");
+  }
+
+  wireNext() {
+    if (this.onNextClick || !this.nav || !Array.isArray(this.nav.next)) return;
+    this.onNextClick = (event) => {
+      const next = this.nav && Array.isArray(this.nav.next) ? this.nav.next : null;
+      if (!next || typeof next[2] !== "string" || !event.target || !event.target.closest) return;
+      if (event.target.closest(".st-key-" + CSS.escape(next[2]) + " button")) this.nextGroove();
+    };
+    document.addEventListener("click", this.onNextClick, true);
   }
 
   banked(key) {
@@ -774,6 +795,7 @@ class Looper {
       event.preventDefault();
       this.toggle();
     } else if ((event.key === "n" || event.key === "N") && !event.repeat) {
+      this.nextGroove();
       this.send("new");
     } else if (arrows[event.key]) {
       event.preventDefault();
@@ -819,6 +841,7 @@ function looper() {
       existing.stop();
       document.removeEventListener("keydown", existing.onKey);
       if (existing.onChartClick) document.removeEventListener("pointerdown", existing.onChartClick, true);
+      if (existing.onNextClick) document.removeEventListener("click", existing.onNextClick, true);
       if (existing.sliderObserver) existing.sliderObserver.disconnect();
       if (existing.onSliderInput) document.removeEventListener("input", existing.onSliderInput, true);
       if (existing.ctx) existing.ctx.close();
