@@ -199,3 +199,43 @@ def test_latent_prefetch_humanizes_the_next_step_too():
     for key in [k for k in app_latent._DECODED if k[0] == "fake-feel-model"]:  # leave no trace for other tests
         del app_latent._DECODED[key]
     feel._SINGLES.clear()
+
+
+def test_play_many_is_one_batch_that_plays_each_groove_as_play_one_does(feel_models):
+    """Latent's new neighbours get their feel in one call of the groove model; each comes out as a call
+    of its own would play it (variation 0), so a groove sounds the same whichever way it was reached.
+    Above variation 0 a batch's draws would depend on its other grooves: nothing is batched."""
+    import numpy as np
+
+    from musicvae.api import GrooveModel
+    from musicvae.app import feel
+    from musicvae.pattern import NUM_CLASSES, DrumPattern
+
+    model = GrooveModel.load(feel_models / feel.GROOVE_MODEL)
+    calls = []
+
+    class Counting:
+        def humanize(self, patterns, variation=0.0, seed=None):
+            calls.append(len(patterns))
+            return model.humanize(patterns, variation, seed)
+
+    rng = np.random.default_rng(3)
+    grooves = [DrumPattern(rng.random((64, NUM_CLASSES)) < 0.15) for _ in range(5)]
+    feel._SINGLES.clear()
+    try:
+        played = feel.Feel(Counting(), "batch-test", 0.0, 0)
+        feel.play_many(played, grooves + grooves[:2])  # a groove twice: once in the batch
+        assert calls == [5] and all(feel.has_one(played, g) for g in grooves)
+        batched = [feel.play_one(played, g) for g in grooves]
+        assert calls == [5]  # all from the cache
+        feel._SINGLES.clear()
+        for groove, got in zip(grooves, batched, strict=True):
+            alone = feel.play_one(played, groove)
+            assert np.array_equal(alone.velocity_grid(), got.velocity_grid())
+            assert np.allclose(alone.offset_grid(), got.offset_grid(), atol=1e-5)
+        assert calls == [5] + [1] * 5
+        feel._SINGLES.clear()
+        feel.play_many(feel.Feel(Counting(), "batch-test", 0.3, 2), grooves)
+        assert calls == [5] + [1] * 5 and not feel._SINGLES  # with variation: one call each, as before
+    finally:
+        feel._SINGLES.clear()

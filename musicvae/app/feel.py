@@ -149,6 +149,31 @@ def play_one(feel: Feel, pattern: DrumPattern) -> DrumPattern:
     return DrumPattern(pattern.hits, found[0], pattern.qpm, pattern.source, found[1])
 
 
+def play_many(feel: Feel, patterns: list[DrumPattern]) -> None:
+    """Put ``patterns`` with feel into :func:`play_one`'s LRU in one batch of the groove model (those not
+    there yet): a Latent step's new neighbours cost one call (~50 ms and ~7 ms a groove) instead of
+    one call each (~48 ms each).  Only at feel variation 0, where the groove model plays each groove
+    the same in any batch; above 0 a batch's draws of z depend on the other grooves in it, and a groove
+    must sound the same whichever way the sliders reached it: those stay one call each."""
+    if feel.variation > 0 or not patterns:
+        return
+    keys, todo = set(), []
+    for pattern in patterns:
+        key = (feel.key, pattern.hits.tobytes(), pattern.num_steps, feel.variation, feel.take)
+        if key not in keys and not has_one(feel, pattern) and pattern.num_steps == patterns[0].num_steps:
+            keys.add(key)
+            todo.append((key, pattern))
+    if not todo:
+        return
+    played = feel.model.humanize([p for _, p in todo], feel.variation, feel.take if feel.variation > 0 else None)
+    with _SINGLES_LOCK:
+        for (key, _), groove in zip(todo, played, strict=True):
+            _SINGLES[key] = (groove.velocities, groove.offsets)
+            _SINGLES.move_to_end(key)
+        while len(_SINGLES) > MAX_SINGLES:
+            _SINGLES.popitem(last=False)
+
+
 def has_one(feel: Feel, pattern: DrumPattern) -> bool:
     """Whether :func:`play_one` holds ``pattern`` with this feel already (it would cost nothing)."""
     with _SINGLES_LOCK:
