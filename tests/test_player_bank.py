@@ -338,7 +338,8 @@ def test_interpolate_banks_its_strip_as_a_one_row_grid(app, humanize):
     assert list(bank) == [f"cell:1,{i}" for i in range(1, steps + 1)]
     step = int(at.session_state["interp_step"])
     assert data["nav"] == {"n": steps, "rows": 1, "cols": steps, "row": 1, "col": step, "chart": "interp_strip",
-                           "roll": "roll_interp_view"}
+                           "roll": "roll_interp_view", "sliders": [{"key": "interp_step", "points": [
+                               [i - 1, f"cell:1,{i}", f"cell:1,{i}"] for i in range(1, steps + 1)]}]}
     assert data["tag"] == f"cell:1,{step}" and data["pattern"] == bank[f"cell:1,{step}"]
     model_made = [e[3] for p in list(bank.values())[1:-1] for e in p["events"]]
     assert (set(model_made) != {0.0}) == humanize  # the strip's steps, played with feel when on

@@ -285,6 +285,16 @@ def test_interpolate_strip_switches_in_the_browser_before_the_rerun(page, server
         answers = [x for x in record["answers"] if x["tag"] == arrival["tag"] and x["perfTime"] > arrival["perfTime"]]
         assert answers and answers[0]["verdict"] == "confirm" and answers[0]["patternId"] == arrival["patternId"]
     assert transport(record["events"]) == ["play"]
+    # the "Step to hear" slider is banked too (its range input's value is the step's index), and an
+    # arrow key after it goes on from the step it chose
+    since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
+    slider = page.get_by_role("slider", name="Step to hear")
+    slider_steps(page, [(slider, f"cell:1,{steps - 1}", "ArrowLeft"), (slider, f"cell:1,{steps - 2}", "ArrowLeft")],
+                 since)
+    page.locator("h2").first.click()
+    page.keyboard.press("ArrowLeft")
+    assert playing_next(page) == bank_id(page, f"cell:1,{steps - 3}")  # at once, from the bank
+    answered(page, f"cell:1,{steps - 3}")
 
 
 def test_new_seed_switches_in_the_browser_before_the_rerun(page, server):

@@ -142,7 +142,10 @@ def interpolate_ui(ctx: ui.Context) -> None:
     stage.offer("src_b", f"B (your input): {items[b_key][0]}", b)
     walk = bool(state.get("interp_follow"))
     bank = None if walk else {f"cell:1,{i + 1}": p for i, p in enumerate(patterns)}  # a one-row grid
-    nav = {"n": steps, "rows": 1, "cols": steps, "row": 1, "col": step, "chart": "interp_strip"}
+    nav = {"n": steps, "rows": 1, "cols": steps, "row": 1, "col": step, "chart": "interp_strip",
+           # the "Step to hear" slider too: its range input's value is the option's index
+           "sliders": [{"key": "interp_step", "points": [[i, f"cell:1,{i + 1}", f"cell:1,{i + 1}"]
+                                                         for i in range(steps)]}]}
     stage.mount(_command, list(patterns) if walk else None, bank=bank, nav=nav, tag=f"cell:1,{step}")
     from musicvae.media.plots import mosaic
 

@@ -443,7 +443,13 @@ class Looper {
         const points = Array.isArray(slider.points) ? slider.points : [];
         const scale = Math.max(1, ...points.map((p) => Math.abs(Number(p[0])) || 0));
         const point = points.find((p) => Math.abs(Number(p[0]) - value) <= 1e-6 * scale);
-        if (point) this.switchLocal(String(point[1]), typeof point[2] === "string" ? point[2] : null, "bank");
+        const tag = point && typeof point[2] === "string" ? point[2] : null;
+        const awaited = this.expect.length ? this.expect[this.expect.length - 1].tag : this.tag;
+        if (tag !== null && tag === awaited) continue; // there already: a rerun set the slider's attributes again
+        if (point && this.switchLocal(String(point[1]), tag, "bank")) {
+          const cell = /^cell:(\d+),(\d+)$/.exec(String(point[1])); // a slider over a grid's cells (the strip's)
+          if (cell) this.cell = [Number(cell[1]), Number(cell[2])];
+        }
       }
     };
     this.onSliderInput = (event) => moved(event.target);
