@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             results: dict[str, list[dict]] = {"sample temperature": [], "sample new seed (N)": [],
                                               "sample similarity": [], "latent slider": [],
                                               "latent temperature": [], "interpolate arrow keys": [],
+                                              "interpolate step slider": [],
                                               "grid arrow keys": [],
                                               "grid cell clicks": [], "blend pad puck": []}
             kinds = set(args.kinds.split(","))
@@ -251,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
                 for key in moves[: args.changes]:
                     page.locator("h2").first.click()  # focus out of any control: the arrows are the looper's
                     note("interpolate arrow keys", change(page, lambda key=key: page.keyboard.press(key)))
+                step = page.get_by_role("slider", name="Step to hear")
+                for key in moves[: args.changes]:
+                    step.focus()
+                    note("interpolate step slider", change(page, lambda key=key: step.press(key)))
             if "grid" not in kinds:
                 page.wait_for_timeout(2500)
                 record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
