@@ -151,7 +151,7 @@ def check_heard(page, since: float = 0.0) -> None:
     assert sum(e["hits"] for e in span) > 0, f"no hit of {heard['to']} was played"
     if not later:
         assert data["state"]["patternId"] == heard["to"]
-    page.wait_for_function("() => window.__musicvaeLooper.level() > 0.001", timeout=5000)  # sound comes out
+    page.wait_for_function("() => window.__musicvaeLooper.level() > 0.001", timeout=20_000)  # sound comes out
 
 
 def open_mode(page, label: str) -> None:
