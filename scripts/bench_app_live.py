@@ -263,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                 return report(args, out, results, record, same)
             page.locator('[data-testid="stSidebar"]').get_by_text("Grid", exact=True).click()
             page.get_by_role("heading", name="Grid").wait_for()
-            page.wait_for_function("() => window.__musicvaeLooper.nav", timeout=TIMEOUT_MS)  # the Grid's groove, bank
+            # the Grid's groove and bank (not Sample's or Latent's slider nav, still there while the Grid loads)
+            page.wait_for_function("() => (window.__musicvaeLooper.nav || {}).chart === 'grid_chart'",
+                                   timeout=TIMEOUT_MS)
             settle(page)
             page.wait_for_timeout(1000)
             moves = (["ArrowRight"] * 4 + ["ArrowDown"] + ["ArrowLeft"] * 4 + ["ArrowDown"]) * 5
