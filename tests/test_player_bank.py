@@ -401,6 +401,11 @@ def test_new_seed_is_banked_in_sample_and_latent(app, humanize):
     run_ok(at)
     data = _remember(playing(at))
     assert "|sample_1 of 3" in data["nav"]["next"][1]
+    data = _next_matches_the_bank(at, data)
+    at.toggle(key="similar_on").set_value(True)  # "Similar to a groove": the variation of its code at that seed
+    run_ok(at)
+    data = _remember(playing(at))
+    assert data["nav"]["next"][1].startswith("temperature=1.5,similarity=")
     _next_matches_the_bank(at, data)
     switch_mode(at, "latent")
     data = _remember(playing(at))
