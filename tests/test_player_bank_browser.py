@@ -111,7 +111,9 @@ def test_grid_switches_in_the_browser_before_the_rerun(page, server):
                 ["cell:1,2", "cell:2,3", "cell:4,4", "cell:5,1"])
     assert playing_next(page) == bank_id(page, "cell:5,1")
     stale = [x for x in record["answers"] if x["verdict"] == "stale"]
-    assert all(x["tag"] in ("cell:1,2", "cell:2,2") for x in stale), stale  # never the latest input
+    # never the latest input; "cell:1,1" (before any input) is the rerun pressing play causes (the looper
+    # reports it), which a busy server may answer after the first arrow key: rightly not taken
+    assert all(x["tag"] in ("cell:1,1", "cell:1,2", "cell:2,2") for x in stale), stale
 
     # the puck: the nearest cell's groove while it moves, the server's exact decode after release
     since = page.evaluate("() => window.__musicvaeLooper.arrivals.length")
@@ -187,7 +189,8 @@ def local_steps(page, steps: list[tuple], since: int) -> None:
     record = looper_log(page) | page.evaluate("() => ({answers: window.__musicvaeLooper.answers.slice()})")
     # (a step back to the groove still playing, before the one waiting took over, cancels that one)
     arrivals = [a for a in record["arrivals"][since:] if a["kind"] != "cancel" or a["source"] == "bank"]
-    assert [(a["source"], a["tag"]) for a in arrivals] == [("bank", t) for t in changed], arrivals
+    assert [(a["source"], a["tag"]) for a in arrivals] == [("bank", t) for t in changed], (
+        arrivals, "before:", record["arrivals"][:since], "answers:", record["answers"], "events:", record["events"])
     for arrival in arrivals:  # each switch before the server's rerun answered it, which confirmed it
         # (a state visited twice: its first answer came before the second switch)
         answers = [x for x in record["answers"] if x["tag"] == arrival["tag"] and x["perfTime"] > arrival["perfTime"]]
