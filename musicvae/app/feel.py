@@ -131,10 +131,25 @@ _SINGLES: OrderedDict[tuple, tuple] = OrderedDict()
 _SINGLES_LOCK = threading.Lock()
 
 
+def _single(feel: Feel, pattern: DrumPattern) -> tuple:
+    """The key of ``pattern`` played with ``feel`` in the LRU of :func:`play_one`."""
+    return feel.key, pattern.hits.tobytes(), pattern.num_steps, feel.variation, feel.take
+
+
+def _keep(played: dict[tuple, tuple]) -> None:
+    """Store (velocities, offsets) by key in the LRU, the newest last; the oldest go past MAX_SINGLES."""
+    with _SINGLES_LOCK:
+        for key, found in played.items():
+            _SINGLES[key] = found
+            _SINGLES.move_to_end(key)
+        while len(_SINGLES) > MAX_SINGLES:
+            _SINGLES.popitem(last=False)
+
+
 def play_one(feel: Feel, pattern: DrumPattern) -> DrumPattern:
     """One groove with feel through a small thread-safe LRU: the latent sliders' prefetch thread (where
     ``st.cache_data`` has no page) humanizes the next step's groove too, so a slider step finds it ready."""
-    key = (feel.key, pattern.hits.tobytes(), pattern.num_steps, feel.variation, feel.take)
+    key = _single(feel, pattern)
     with _SINGLES_LOCK:
         found = _SINGLES.get(key)
         if found is not None:
@@ -142,10 +157,7 @@ def play_one(feel: Feel, pattern: DrumPattern) -> DrumPattern:
     if found is None:
         played = feel.model.humanize([pattern], feel.variation, feel.take if feel.variation > 0 else None)[0]
         found = (played.velocities, played.offsets)
-        with _SINGLES_LOCK:
-            _SINGLES[key] = found
-            while len(_SINGLES) > MAX_SINGLES:
-                _SINGLES.popitem(last=False)
+        _keep({key: found})
     return DrumPattern(pattern.hits, found[0], pattern.qpm, pattern.source, found[1])
 
 
@@ -155,29 +167,18 @@ def play_many(feel: Feel, patterns: list[DrumPattern]) -> None:
     one call each (~48 ms each).  Only at feel variation 0, where the groove model plays each groove
     the same in any batch; above 0 a batch's draws of z depend on the other grooves in it, and a groove
     must sound the same whichever way the sliders reached it: those stay one call each."""
-    if feel.variation > 0 or not patterns:
+    if feel.variation > 0:
         return
-    keys, todo = set(), []
-    for pattern in patterns:
-        key = (feel.key, pattern.hits.tobytes(), pattern.num_steps, feel.variation, feel.take)
-        if key not in keys and not has_one(feel, pattern) and pattern.num_steps == patterns[0].num_steps:
-            keys.add(key)
-            todo.append((key, pattern))
-    if not todo:
-        return
-    played = feel.model.humanize([p for _, p in todo], feel.variation, feel.take if feel.variation > 0 else None)
-    with _SINGLES_LOCK:
-        for (key, _), groove in zip(todo, played, strict=True):
-            _SINGLES[key] = (groove.velocities, groove.offsets)
-            _SINGLES.move_to_end(key)
-        while len(_SINGLES) > MAX_SINGLES:
-            _SINGLES.popitem(last=False)
+    todo = {_single(feel, p): p for p in patterns if p.num_steps == patterns[0].num_steps and not has_one(feel, p)}
+    if todo:
+        played = feel.model.humanize(list(todo.values()))  # variation 0: the most likely performance
+        _keep({key: (groove.velocities, groove.offsets) for key, groove in zip(todo, played, strict=True)})
 
 
 def has_one(feel: Feel, pattern: DrumPattern) -> bool:
     """Whether :func:`play_one` holds ``pattern`` with this feel already (it would cost nothing)."""
     with _SINGLES_LOCK:
-        return (feel.key, pattern.hits.tobytes(), pattern.num_steps, feel.variation, feel.take) in _SINGLES
+        return _single(feel, pattern) in _SINGLES
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
