@@ -176,8 +176,8 @@ def slider_banks(ctx: ui.Context, z0, alphas: dict[str, float], moved: str | Non
         if point not in plan:
             if nearby == alphas and round(t, 4) == round(temperature, 4):
                 plan[point] = current
-            elif ready(model_key, z0, nearby, t, seed, played) or budget[0] > 0:
-                budget[0] -= not ready(model_key, z0, nearby, t, seed, played)
+            elif (known := ready(model_key, z0, nearby, t, seed, played)) or budget[0] > 0:
+                budget[0] -= not known
                 plan[point] = decode_steered(ctx.model, model_key, z0, nearby, directions, t, seed)
             else:
                 prefetch_one(ctx.model, model_key, z0, nearby, directions, t, seed, played)

@@ -117,8 +117,12 @@ def slider_bank(key: str, value: float, step: float, low: float, high: float,
     grooves = {v: groove_at(v) for v in values}
     bank = {f"{key}:{v:g}": groove for v, groove in grooves.items() if groove is not None}
     points = [[v, f"{key}:{v:g}", tag_of(v)] for v, groove in grooves.items() if groove is not None]
-    css = re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())  # Streamlit's .st-key-<key> class
-    return bank, {"sliders": [{"key": css, "points": points}]}, tag_of(round(value, decimals))
+    return bank, {"sliders": [{"key": key_class(key), "points": points}]}, tag_of(round(value, decimals))
+
+
+def key_class(key: str) -> str:
+    """The widget ``key`` as Streamlit's ``.st-key-<key>`` CSS class names it (what the looper looks up)."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())
 
 
 def with_next(banked: dict, groove: DrumPattern | None, tag: str, button: str = "new_seed_btn") -> dict:
@@ -129,7 +133,7 @@ def with_next(banked: dict, groove: DrumPattern | None, tag: str, button: str = 
     if not banked or groove is None:
         return banked
     return {**banked, "bank": {**banked["bank"], NEXT: groove},
-            "nav": {**banked["nav"], "next": [NEXT, tag, re.sub(r"[^a-zA-Z0-9_-]", "-", button)]}}
+            "nav": {**banked["nav"], "next": [NEXT, tag, key_class(button)]}}
 
 
 def mount_looper(ctx: ui.Context, pattern: DrumPattern, title: str, roll: str,
