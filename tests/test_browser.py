@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,13 +34,15 @@ HEARD_S = 0.6  # a switch counts as heard once it has sounded this long
 
 
 @contextmanager
-def tiny_app(tmp_path_factory, log_name: str, env: dict | None = None) -> Iterator[str]:
-    """`streamlit run` with the tiny models for a browser test (skipped where there is no Chromium or
-    no playwright); yields its URL."""
+def tiny_app(tmp_path_factory, log_name: str, env: dict | None = None,
+             models: Callable[[], Path] | None = None) -> Iterator[str]:
+    """`streamlit run` with the tiny models (or the checkpoints folder ``models()`` builds) for a browser
+    test (skipped, before anything is built, where there is no Chromium or no playwright); yields its URL."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no chromium at {CHROMIUM}")
     pytest.importorskip("playwright")
-    with serving(build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models"), ARTIFACTS / log_name, env) as url:
+    folder = models() if models else build_tiny_models(tmp_path_factory.getbasetemp() / "tiny-models")
+    with serving(folder, ARTIFACTS / log_name, env) as url:
         yield url
 
 

@@ -16,13 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_app_feel import build_feel_models  # noqa: E402
 from test_browser import (  # noqa: E402
     ARTIFACTS,
-    CHROMIUM,
     TIMEOUT_MS,
     audio_now,
     check_heard,
     press_play,
     settle,
     switches,
+    tiny_app,
     wait_player,
     wait_switch,
 )
@@ -33,12 +33,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no chromium at {CHROMIUM}")
-    pytest.importorskip("playwright")
-    from streamlit_server import serving
-
-    with serving(build_feel_models(tmp_path_factory.getbasetemp()), ARTIFACTS / "streamlit-feel.log") as url:
+    models = lambda: build_feel_models(tmp_path_factory.getbasetemp())  # noqa: E731 - built only when not skipped
+    with tiny_app(tmp_path_factory, "streamlit-feel.log", models=models) as url:
         yield url
 
 
