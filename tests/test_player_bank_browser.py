@@ -76,9 +76,11 @@ def open_banked(page, url: str, key: str) -> None:
 
 
 def play(page) -> int:
-    """Press play; the looper's arrivals so far."""
+    """Press play; the looper's arrivals so far, once the rerun its play report causes has finished
+    (the inputs measured after this are the test's own)."""
     page.locator(".mv-play").click()
     page.wait_for_function("() => window.__musicvaeLooper.state().playing && window.__musicvaeLooper.log.length > 8")
+    settle(page)
     return page.evaluate("() => window.__musicvaeLooper.arrivals.length")
 
 
