@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build the playground's preset library: a few dozen 4-bar GMD grooves across styles.
 
-    .venv/bin/python scripts/make_presets.py [--groove ../shared/data/groove] [--out assets/presets]
+    .venv/bin/python scripts/make_presets.py [--groove data/groove] [--out assets/presets]
 
 Picks beats (not fills) in 4/4 from GMD's train and validation splits, spread over the styles,
 takes one typical 4-bar window of each (the window with the median number of hits, quantized to

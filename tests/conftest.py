@@ -24,7 +24,7 @@ SMALL_GMD_FILES = {
 @pytest.fixture(scope="session")
 def gmd() -> Path:
     if not (GMD / "info.csv").exists():
-        pytest.fail(f"the Groove MIDI Dataset is expected at {GMD} (set GMD_DIR)")
+        pytest.fail(f"the Groove MIDI Dataset is expected at {GMD} (the repository's data/groove/, or set GMD_DIR)")
     return GMD
 
 

@@ -42,7 +42,7 @@ COMPOUND = smf(track([tempo(0, 90), meter(0, 12, 3)] + rock(3, channel=0) + [met
 
 def _seeds() -> list[bytes]:
     if not (GMD / "info.csv").exists():
-        pytest.fail(f"the Groove MIDI Dataset is expected at {GMD} (set GMD_DIR)")
+        pytest.fail(f"the Groove MIDI Dataset is expected at {GMD} (the repository's data/groove/, or set GMD_DIR)")
     return [(GMD / rel).read_bytes() for rel in GMD_SEEDS] + [BUILT, COMPOUND]
 
 

@@ -19,11 +19,10 @@ from musicvae.pattern import DrumPattern
 
 
 def default_gmd_dir() -> Path:
-    """The Groove MIDI Dataset: $GMD_DIR, else ``shared/data/groove`` beside the repository, else /work/shared."""
-    repo = Path(__file__).resolve().parents[2]
-    candidates = [Path(os.environ["GMD_DIR"])] if os.environ.get("GMD_DIR") else []
-    candidates += [repo.parent / "shared" / "data" / "groove", Path("/work/shared/data/groove")]
-    return next((c for c in candidates if (c / "info.csv").exists()), candidates[0])
+    """The Groove MIDI Dataset: ``$GMD_DIR`` when set, else the repository's own copy, ``data/groove/``."""
+    if os.environ.get("GMD_DIR"):
+        return Path(os.environ["GMD_DIR"])
+    return Path(__file__).resolve().parents[2] / "data" / "groove"
 
 
 MIDI_SUFFIXES = (".mid", ".midi", ".rmi", ".kar", ".smf")

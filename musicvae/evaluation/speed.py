@@ -4,7 +4,7 @@ grid, render, one playground action, load, memory).
 
 Every figure is the median of several runs after a warm-up, in one process (training in a child
 process, ``python -m musicvae.evaluation.speed --worker train``, so that jemalloc can be preloaded,
-see ``shared/docs/platform_notes.md``).  The model is ``--checkpoint`` if given, else a freshly
+see ``docs/platform.md``).  The model is ``--checkpoint`` if given, else a freshly
 initialised ``hier-drums_4bar_small`` (speed does not depend on the weights).
 
 FLOPs per example (``flops_per_example``; 1 multiply-add = 2 FLOPs; element-wise work, softmax

@@ -1,6 +1,6 @@
 """Drum audio: FluidSynth through ``pyfluidsynth`` with one reusable synth, WAV bytes out.
 
-Design choices (measured in ``shared/docs/platform_notes.md``):
+Design choices (measured, see ``docs/platform.md``):
 - one ``fluidsynth.Synth`` per process, reused under a lock (loading FluidR3 costs ~110 ms; a
   render of 4 bars ~30 ms); the drum kit is bank 128 on MIDI channel 10 (zero-based 9), forced
   for every drum note, because drums on another channel play a piano or nothing;

@@ -2,7 +2,8 @@
 
 The model knows tensors only: encoder input is the 10-dim roll, decoder tokens are 0..511
 (``musicvae/pattern.py`` defines both, and turns tokens into the roll).  Spec references (§2.x)
-point to ``shared/docs/musicvae_spec.md``.  The loss is in ``objective.py``.
+are to Magenta's MusicVAE (Roberts et al. 2018); what the code does: ``docs/design.md``.  The loss is in
+``objective.py``.
 
 Whole sequences (encoder, teacher-forced decoder, conductor) run through ``nn.LSTM``, one
 module per layer so that input dropout hits every layer's input as in Magenta.  Autoregressive
