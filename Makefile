@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_RUNTIME := fluidsynth fluid-soundfont-gm libjemalloc2
+APT_RUNTIME := fluidsynth libjemalloc2  # the drum soundfont is the repository's own (assets/soundfont/)
 APT_TEST := chromium
 PYTEST_ARGS ?=
 

@@ -4,9 +4,10 @@ Design choices (measured, see ``docs/platform.md``):
 - one ``fluidsynth.Synth`` per process, reused under a lock (loading FluidR3 costs ~110 ms; a
   render of 4 bars ~30 ms); the drum kit is bank 128 on MIDI channel 10 (zero-based 9), forced
   for every drum note, because drums on another channel play a piano or nothing;
-- the soundfont is looked up in ``assets/soundfont/`` first, then ``$MUSICVAE_SOUNDFONT``, then
-  the Debian paths; if none exists, or it has no drum kit, :class:`AudioError` says so: never
-  silent audio and never a silent fallback to another file;
+- the soundfont: ``$MUSICVAE_SOUNDFONT`` when set (it must exist: a wrong path is an error, never
+  a fallback), else the repository's own drum kit in ``assets/soundfont/`` (a 3.4 MB extract of
+  FluidR3_GM, ``scripts/make_soundfont.py``), else the Debian paths; if none exists, or it has no
+  drum kit, :class:`AudioError` says so: never silent audio and never a silent fallback to another file;
 - 22.05 kHz mono 16-bit WAV: a 4-bar groove at 120 qpm is 8 s = 350 kB (a 16-step morph
   ~5.6 MB instead of ~11 MB at 44.1 kHz stereo); drums lose little above 11 kHz;
 - peak-normalised to -1 dBFS; the decay that rings past the end is folded onto the start so
@@ -26,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from musicvae.pattern import DRUM_CLASSES, STEPS_PER_QUARTER, DrumPattern
+from musicvae.resources import shipped
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ASSET_SOUNDFONTS = REPO_ROOT / "assets" / "soundfont"
+ASSET_SOUNDFONTS = shipped("assets") / "soundfont"
 SYSTEM_SOUNDFONTS = (
     Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     Path("/usr/share/sounds/sf2/default-GM.sf2"),
@@ -42,7 +43,7 @@ TAIL_SECONDS = 1.0  # rendered past the last step, then folded onto the start (l
 PEAK = 10 ** (-1.0 / 20)  # -1 dBFS
 POLYPHONY = 40  # voices: enough for drums (the oldest ring-outs are stolen); 256 made dense grooves 3x slower
 INSTALL_HINT = (
-    "install one with `sudo apt-get install fluid-soundfont-gm` (`make demo` does it), "
+    "install one with `sudo apt-get install fluid-soundfont-gm`, "
     f"or put a General MIDI .sf2 file in {ASSET_SOUNDFONTS}"
 )
 
@@ -52,16 +53,19 @@ class AudioError(RuntimeError):
 
 
 def soundfont_candidates() -> list[Path]:
-    """Where soundfonts are looked for, in order."""
+    """Where soundfonts are looked for, in order: ``$MUSICVAE_SOUNDFONT``, ``assets/soundfont/``, Debian's."""
     found: list[Path] = []
-    if ASSET_SOUNDFONTS.is_dir():
-        found += sorted(p for p in ASSET_SOUNDFONTS.iterdir() if p.suffix.lower() in (".sf2", ".sf3"))
     if os.environ.get(SOUNDFONT_ENV):
         found.append(Path(os.environ[SOUNDFONT_ENV]))
+    if ASSET_SOUNDFONTS.is_dir():
+        found += sorted(p for p in ASSET_SOUNDFONTS.iterdir() if p.suffix.lower() in (".sf2", ".sf3"))
     return found + list(SYSTEM_SOUNDFONTS)
 
 
 def find_soundfont() -> Path:
+    explicit = os.environ.get(SOUNDFONT_ENV)
+    if explicit and not Path(explicit).is_file():
+        raise AudioError(f"${SOUNDFONT_ENV} names {explicit}, which is not a file: set it to a .sf2 file or unset it.")
     for path in soundfont_candidates():
         if path.is_file():
             return path.resolve()
