@@ -162,3 +162,20 @@ def two_sample_accuracy(a: np.ndarray, b: np.ndarray, folds: int = 5, seed: int 
         w = _fit_logistic(with_bias[train], y[train])
         correct += int(((with_bias[fold] @ w > 0) == (y[fold] > 0.5)).sum())
     return round(correct / len(y), 4)
+
+
+def drummer_table(drummer: dict) -> list[str]:
+    """The markdown table of one report's ``drummer`` figures (model cards and the README use it)."""
+    rows = [("train windows", drummer["train_windows"], None),
+            ("test windows", drummer["reference_windows"], drummer["reference_windows"]["classifier_vs_train"])]
+    rows += [(f"samples {key}", drummer[key], drummer[key]["classifier_vs_reference"])
+             for key in ("T0.5", "T0.5 playable", "T1.0", "T1.0 playable") if key in drummer]
+    lines = ["| windows | 3-hand windows | timekeeper bars | longest roll (16+ steps) | drums used (7+) "
+             "| bar coherence | memorised | classifier vs test |", "|---|---|---|---|---|---|---|---|"]
+    for label, f, classifier in rows:
+        memo = f"{f['memorised']:.1%}" if "memorised" in f else "—"
+        acc = "—" if classifier is None else f"{classifier:.2f}"
+        lines.append(f"| {label} | {f['three_hand_windows']:.1%} | {f['timekeeper_bars']:.1%} | "
+                     f"{f['longest_roll']:.1f} ({f['roll_bar_windows']:.1%}) | {f['drums_used']:.1f} "
+                     f"({f['seven_drum_windows']:.1%}) | {f['bar_coherence']:.2f} | {memo} | {acc} |")
+    return lines
