@@ -9,6 +9,11 @@ User grooves can be encoded *refined* (``refine=RefineSettings(...)``: gradient 
 the encoder, ``musicvae.model.refine``) so that they come back closer to how they were played, and
 interpolations can take *even* steps (``spacing="even"``, ``musicvae.latent.morph``): each step
 changes about as many hits.
+
+Every decoding method takes ``playable`` (default False, Magenta's decoding): True never emits a step
+needing more hands than a drummer has (``musicvae.evaluation.playability``: a 0/-inf mask on the
+512 token logits).  The tokens of the grooves a call starts from (the uploads of ``interpolate``,
+``grid``, ``similar``, ``reconstruct``) are always admitted, so a real groove is never refused.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from musicvae.evaluation.playability import playable_logit_mask
 from musicvae.latent.morph import corner_weights, even_t
 from musicvae.model.fast import FastMusicVAE
 from musicvae.model.groove import GrooveVAE
@@ -153,28 +159,39 @@ class TrainedModel(_LoadedModel):
 
     @torch.inference_mode()
     def decode(
-        self, z: torch.Tensor, temperature: float = 0.5, seed: int | None = None, qpm: float = DEFAULT_QPM
+        self, z: torch.Tensor, temperature: float = 0.5, seed: int | None = None, qpm: float = DEFAULT_QPM,
+        playable: bool = False, admit: list[DrumPattern] | None = None,
     ) -> list[DrumPattern]:
-        """z [N, Z] -> N patterns; temperature 0 decodes greedily (argmax)."""
+        """z [N, Z] -> N patterns; temperature 0 decodes greedily (argmax).
+
+        ``playable``: never a step needing three hands, except the steps of the ``admit`` grooves."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.as_tensor(z, dtype=torch.float32)
+        mask = self.playable_mask(admit) if playable else None
         tokens = []
         for lo in range(0, z.shape[0], self.max_batch_size):
-            _, batch_tokens = self.fast.free_run(z[lo : lo + self.max_batch_size], temperature, generator)
+            _, batch_tokens = self.fast.free_run(z[lo : lo + self.max_batch_size], temperature, generator,
+                                                 logit_mask=mask)
             tokens.append(batch_tokens)
         return [DrumPattern.from_tokens(t, qpm=qpm) for t in torch.cat(tokens).numpy()]
+
+    @staticmethod
+    def playable_mask(admit: list[DrumPattern] | None = None) -> torch.Tensor:
+        """[512] logit mask of playable decoding, admitting every token of the ``admit`` grooves."""
+        tokens = np.concatenate([p.to_tokens() for p in admit]) if admit else None
+        return torch.from_numpy(playable_logit_mask(tokens))
 
     def sample_z(self, n: int, seed: int | None = None) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         return torch.randn((n, self.z_size), generator=generator)
 
     def sample(self, n: int = 1, temperature: float = 0.5, seed: int | None = None, qpm: float = DEFAULT_QPM,
-               z_offset: torch.Tensor | None = None):
+               z_offset: torch.Tensor | None = None, playable: bool = False):
         """n grooves from the prior (moved by ``z_offset``, e.g. attribute vectors); seed -> same grooves."""
         z = self.sample_z(n, seed)
         if z_offset is not None:
             z = z + z_offset
-        return self.decode(z, temperature, None if seed is None else seed + 1, qpm)
+        return self.decode(z, temperature, None if seed is None else seed + 1, qpm, playable)
 
     def interpolate(
         self,
@@ -189,6 +206,7 @@ class TrainedModel(_LoadedModel):
         spacing: str = "uniform",
         refine: RefineSettings | None = None,
         ends: torch.Tensor | None = None,
+        playable: bool = False,
     ) -> list[DrumPattern]:
         """num_steps grooves from a to b through z-space, both endpoints included.
 
@@ -203,7 +221,7 @@ class TrainedModel(_LoadedModel):
         z = path_z(ends[0], ends[1], t, method)
         if z_offset is not None:
             z = z + z_offset
-        return self.decode(z, temperature, seed, qpm=a.qpm if qpm is None else qpm)
+        return self.decode(z, temperature, seed, qpm=a.qpm if qpm is None else qpm, playable=playable, admit=[a, b])
 
     def morph_t(self, a: torch.Tensor, b: torch.Tensor, num_steps: int, method: str = "slerp",
                 spacing: str = "uniform", z_offset: torch.Tensor | None = None) -> np.ndarray:
@@ -219,30 +237,34 @@ class TrainedModel(_LoadedModel):
 
         return even_t(greedy_grids, num_steps)
 
-    def reconstruct(self, patterns: list[DrumPattern], refine: RefineSettings | None = None) -> list[DrumPattern]:
+    def reconstruct(self, patterns: list[DrumPattern], refine: RefineSettings | None = None,
+                    playable: bool = False) -> list[DrumPattern]:
         """The greedy (temperature 0) decode of each groove's code: what the model makes of it."""
-        return self.decode(self.codes(patterns, refine), 0.0)
+        return self.decode(self.codes(patterns, refine), 0.0, playable=playable, admit=patterns)
 
     def grid(self, corners: list[DrumPattern], n: int, temperature: float = 0.5, seed: int | None = None,
              qpm: float | None = None, refine: RefineSettings | None = None,
-             codes: torch.Tensor | np.ndarray | None = None) -> list[DrumPattern]:
+             codes: torch.Tensor | np.ndarray | None = None, playable: bool = False) -> list[DrumPattern]:
         """n x n grooves (row-major) blended between 4 corner grooves (top-left, top-right, bottom-left,
         bottom-right) through z space: Beat Blender's grid. ``codes``: the corners' codes when the
         caller already has them (from :meth:`codes`)."""
         codes = self.codes(corners, refine) if codes is None else torch.as_tensor(codes)
         return self.decode(bilinear_z(codes.numpy(), n), temperature, seed,
-                           qpm=corners[0].qpm if qpm is None else qpm)
+                           qpm=corners[0].qpm if qpm is None else qpm, playable=playable, admit=corners)
 
     def similar(self, pattern: DrumPattern, n: int, similarity: float, temperature: float = 0.5, seed=None,
-                refine: RefineSettings | None = None):
+                refine: RefineSettings | None = None, playable: bool = False):
         """Variations around a groove: mix its code with random draws (Magenta.js ``similar``)."""
-        return self.vary(self.codes([pattern], refine), n, similarity, temperature, seed, qpm=pattern.qpm)
+        return self.vary(self.codes([pattern], refine), n, similarity, temperature, seed, qpm=pattern.qpm,
+                         playable=playable, admit=[pattern])
 
     def vary(self, code: torch.Tensor, n: int, similarity: float, temperature: float = 0.5, seed=None,
-             qpm: float = DEFAULT_QPM) -> list[DrumPattern]:
-        """:meth:`similar` from a groove's code [1, Z] already encoded (the app encodes once, then varies)."""
+             qpm: float = DEFAULT_QPM, playable: bool = False,
+             admit: list[DrumPattern] | None = None) -> list[DrumPattern]:
+        """:meth:`similar` from a groove's code [1, Z] already encoded (the app encodes once, then varies);
+        ``admit``: the groove itself, for ``playable``."""
         z = similarity * code + (1.0 - similarity) * self.sample_z(n, seed)
-        return self.decode(z, temperature, None if seed is None else seed + 1, qpm=qpm)
+        return self.decode(z, temperature, None if seed is None else seed + 1, qpm=qpm, playable=playable, admit=admit)
 
 
 class GrooveModel(_LoadedModel):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from safetensors import safe_open
 
+from musicvae.evaluation.playability import drummer_table
+
 CREDIT = (
     "Trained on the Groove MIDI Dataset (GMD) v1.0.0 by Jon Gillick, Adam Roberts, Jesse Engel, "
     "Mark Sandler and Ian Simon (Google Magenta, 2019), \"Learning to Groove with Inverse Sequence "
@@ -85,6 +87,21 @@ def musicality_lines(priors: dict) -> list[str]:
                      f"{reasons['bars_without_kick_and_snare']:.1%} | {p['bar_repetition_jaccard']:.2f} |")
     return ["", "Degenerate = empty, denser than the densest test window, a non-timekeeper drum on 32+ consecutive "
             "steps, or 2+ bars with neither kick nor snare (`musicvae/evaluation/quality.py`).", "", *lines]
+
+
+def drummer_lines(metrics: dict) -> list[str]:
+    """What a drummer sees (issue 23): real windows and samples, plain and with playable decoding."""
+    if "drummer" not in metrics:
+        return []
+    return ["## What a drummer sees (real windows and 512 samples per temperature)",
+            "3-hand windows: a step needs three or more hands (kick and hi-hat pedal are the feet; the closed "
+            "hi-hat may be the pedal). Timekeeper bar: 4+ hi-hat or ride hits. Longest roll: consecutive steps "
+            "of one kick, snare, tom or crash (share of windows with a bar-long one). Bar coherence: Jaccard "
+            "of consecutive bars. Memorised: within 4 cells of a training window. Classifier: cross-validated "
+            "logistic-regression accuracy telling these windows from the test windows (0.5 = alike; read it "
+            "against the train-vs-test row). *playable*: decoded with `--playable`, which the app and CLI "
+            "use by default (`musicvae/evaluation/playability.py`, docs/models.md).", "",
+            *drummer_table(metrics["drummer"]), ""]
 
 
 def baseline_lines(pair: list[dict]) -> list[str]:
@@ -220,6 +237,7 @@ def main() -> None:
         *instrument_lines(metrics),
         "",
         *generalisation_lines(metrics),
+        *drummer_lines(metrics),
         f"## Learning curve (validation, {curve_windows(args.run_dir)} windows)",
         "| step | wall h | TF acc | sampled acc | hit F1 | distinct | KL bits |",
         "|---|---|---|---|---|---|---|",

@@ -48,6 +48,26 @@ def print_generalisation(metas: list[dict]) -> None:
               f"{p['T1.0']['bar_repetition_jaccard']:.2f} ({p['reference']['bar_repetition_jaccard']:.2f}) |")
 
 
+def print_drummer(metas: list[dict]) -> None:
+    """What a drummer sees in 512 samples (issue 23): plain decoding, then playable (the app's default)."""
+    print("| model | 3-hand windows T0.5 / T1.0 (test) | timekeeper bars T0.5 / T1.0 (test) "
+          "| bar coherence T0.5 / T1.0 (test) | classifier T0.5 / T1.0 (train vs test) | memorised T0.5 / T1.0 |")
+    print("|---|---|---|---|---|---|")
+    for meta in metas:
+        d = meta.get("metrics", {}).get("drummer")
+        if d is None:
+            continue
+        ref = d["reference_windows"]
+        for mode in ("", " playable"):
+            lo, hi = d[f"T0.5{mode}"], d[f"T1.0{mode}"]
+            print(f"| `{meta['config']}`{mode} | {lo['three_hand_windows']:.1%} / {hi['three_hand_windows']:.1%} "
+                  f"({ref['three_hand_windows']:.1%}) | {lo['timekeeper_bars']:.0%} / {hi['timekeeper_bars']:.0%} "
+                  f"({ref['timekeeper_bars']:.0%}) | {lo['bar_coherence']:.2f} / {hi['bar_coherence']:.2f} "
+                  f"({ref['bar_coherence']:.2f}) | {lo['classifier_vs_reference']:.2f} / "
+                  f"{hi['classifier_vs_reference']:.2f} ({ref['classifier_vs_train']:.2f}) | "
+                  f"{lo['memorised']:.1%} / {hi['memorised']:.1%} |")
+
+
 def main() -> None:
     columns = ["model", "steps", *REPORT_COLUMNS]
     columns.insert(4, "per-bar acc")
@@ -64,7 +84,10 @@ def main() -> None:
     print("|" + "---|" * len(columns))
     print("\n".join(rows))
     print()
-    print_generalisation([json.loads(f.read_text()) for f in sorted((ROOT / "checkpoints").glob("*/config.json"))])
+    metas = [json.loads(f.read_text()) for f in sorted((ROOT / "checkpoints").glob("*/config.json"))]
+    print_generalisation(metas)
+    print()
+    print_drummer(metas)
     for folder in sorted((ROOT / "checkpoints").glob("*/directions.json")):
         info = json.loads(folder.read_text())["info"]
         print(f"\n`{folder.parent.name}` ({info['measured_on']['grooves']} validation grooves, alpha -2..2, "

@@ -44,6 +44,27 @@ def test_eval_prints_json_last(trained_run):
     assert len(metrics["segment_accuracy"]) == 4
 
 
+def test_train_log_names_the_path_it_took(trained_run):
+    """The default path: bfloat16 where the CPU has it, jemalloc (re-exec) where it is installed."""
+    from musicvae.evaluation.speed import JEMALLOC
+    from musicvae.training.loop import cpu_has_bf16
+
+    result = musicvae("train", "--config", TINY, "--run_dir", trained_run / "run", "--examples_path",
+                      trained_run / "data", "--num_steps", "4", "--num_threads", "1")
+    assert result.returncode == 0, result.stderr
+    [path] = [line for line in result.stdout.splitlines() if line.startswith("training path:")]
+    assert ("bfloat16 autocast (chosen)" if cpu_has_bf16() else "float32 (chosen)") in path
+    assert ("jemalloc" if JEMALLOC.exists() else "glibc malloc") in path
+
+
+def test_generate_playable_flag(trained_run, tmp_path):
+    for flag in ("--playable", "--no-playable"):
+        result = musicvae("generate", "--run_dir", trained_run / "run", "--mode", "sample", "--num_outputs", "2",
+                          "--output_dir", tmp_path / flag, "--seed", "1", flag)
+        assert result.returncode == 0, result.stderr
+        assert len(list((tmp_path / flag).glob("*.mid"))) == 2
+
+
 def test_generate_sample_and_interpolate(trained_run, gmd, tmp_path):
     out = tmp_path / "out"
     result = musicvae("generate", "--config", TINY, "--run_dir", trained_run / "run", "--mode", "sample",

@@ -30,8 +30,8 @@ def _grids(hits: bytes, steps: int) -> np.ndarray:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def _sample(model_key: str, n: int, temperature: float, seed: int, _model) -> list[DrumPattern]:
-    return _model.sample(n, temperature, seed)
+def _sample(model_key: str, n: int, temperature: float, seed: int, _model, playable: bool = True) -> list[DrumPattern]:
+    return _model.sample(n, temperature, seed, playable=playable)
 
 
 REFINE_BUDGET_S = 1.0  # per call: a user groove is encoded refined for at most this long
@@ -51,13 +51,14 @@ def user_refine(on: bool):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _similar(model_key: str, mu: bytes, qpm: float, n: int, similarity: float, temperature: float, seed: int,
-             _model) -> list[DrumPattern]:
+             _model, playable: bool = True, _base: DrumPattern | None = None) -> list[DrumPattern]:
     """``api.similar`` from the groove's code (``encode_mu``: encoded once, refined or not), so a new
     temperature (and the temperature slider's banked neighbours) costs a decode, not an encode."""
     import torch
 
     code = torch.from_numpy(np.frombuffer(mu, dtype=np.float32).reshape(1, -1).copy())
-    return _model.vary(code, n, similarity, temperature, seed, qpm=qpm)
+    return _model.vary(code, n, similarity, temperature, seed, qpm=qpm, playable=playable,
+                       admit=None if _base is None else [_base])  # mu stands for the base in the cache key
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -139,6 +140,7 @@ def sample_ui(ctx: ui.Context) -> None:
             base_key = ui.pick_groove("Groove to vary", "sim_base", items)
         b.slider("Similarity", 0.0, 1.0, step=0.05, key="similarity", help="1 = the groove itself, 0 = random")
     n, temperature, seed = int(state["n_var"]), round(float(state["temperature"]), 4), int(state["seed"])
+    playable = bool(state.get("playable", True))  # the sidebar's "Playable grooves" switch
     timer = ui.Timer()
     grooves_at = None  # (temperature, similarity) -> the variations the server plays (decoded, with feel when on)
     similarity, code = None, ""
@@ -157,13 +159,14 @@ def sample_ui(ctx: ui.Context) -> None:
             code = f"{sim_ctx.pick.name} {hashlib.sha1(mu).hexdigest()[:8]}"  # the groove's code, refined or not
 
             def decode(t: float, s: float | None, seed: int) -> list[DrumPattern]:
-                return _similar(core.model_key(sim_ctx.pick.path), mu, base.qpm, n, s, t, seed, sim_ctx.model)
+                return _similar(core.model_key(sim_ctx.pick.path), mu, base.qpm, n, s, t, seed, sim_ctx.model,
+                                playable, base)
             st.caption(f"Encoded and varied with `{sim_ctx.pick.name}`: the interpolation model (high KL) "
                        "reconstructs grooves best.")
             titles = [f"similar {i + 1} (seed {seed})" for i in range(n)]
         else:
             def decode(t: float, s: float | None, seed: int) -> list[DrumPattern]:
-                return _sample(core.model_key(ctx.pick.path), n, t, seed, ctx.model)
+                return _sample(core.model_key(ctx.pick.path), n, t, seed, ctx.model, playable)
             titles = [f"sample {i + 1} (seed {seed})" for i in range(n)]
 
         def grooves_at(t: float, s: float | None, at_seed: int = seed) -> list[DrumPattern]:  # with feel, when on

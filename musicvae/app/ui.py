@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "latent_dirs": None, "steps": 7, "method": "slerp", "real_ends": False, "interp_a": None, "interp_b": None,
     "interp_step": 1, "grid_n": 5, "real_corners": False, "corner_0": None, "corner_1": None, "corner_2": None,
     "corner_3": None, "grid_row": 1, "grid_col": 1, "switch_at": "bar", "refine": True, "even_steps": True,
+    "playable": True,
     **feel.DEFAULTS,
 }
 CHOICE_KEYS = ("sim_base", "latent_base", "interp_a", "interp_b", "corner_0", "corner_1", "corner_2", "corner_3")
@@ -163,6 +164,7 @@ def restore_from_url(preset_keys: set[str]) -> None:
         state["method"] = qp["method"]
     state["even_steps"] = qp.get("spacing") != "uniform"
     state["refine"] = qp.get("refine") != "0"
+    state["playable"] = qp.get("playable") != "0"
     feel.restore(qp, state)
     state["present"] = qp.get("present") in ("1", "true", "yes")
     state["repeats"] = core.parse_number(qp.get("repeats"), int, 1, 4, state["repeats"])
@@ -212,6 +214,8 @@ def sync_url() -> None:
         wanted["spacing"] = "uniform"
     if not state["refine"]:
         wanted["refine"] = "0"
+    if not state["playable"]:
+        wanted["playable"] = "0"
     wanted.update(feel.url_params(state))
     models = {m: state[f"model_{m}"] for m in core.MODES if state.get(f"model_{m}") not in (None, core.MODE_ROLES[m])}
     if models:
@@ -377,6 +381,9 @@ def sidebar() -> Context:
             st.toggle("Refine encodings of your grooves", key="refine",
                       help="Up to 1 s of gradient steps on z after the encoder, so uploads, presets and kept "
                            "grooves come back closer to how they were played (off: the plain encoder).")
+            st.toggle("Playable grooves", key="playable",
+                      help="Sample never plays a step needing more than two hands (kick and hi-hat pedal are the "
+                           "feet); off: the model's raw decoding.")
         model, state["_model_error"] = (models.load_model(core.model_key(pick.path), str(pick.path)) if pick
                                         else (None, None))
         feel.sidebar_controls(state["present"])

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None and args.command == "train":  # the real command line only, never a caller's argv
+        train.reexec_with_jemalloc(sys.argv[1:])
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:

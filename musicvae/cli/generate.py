@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def add_parser(sub) -> None:
     p.add_argument("--num_outputs", type=positive_int, default=5,
                    help="grooves to write; for interpolate, both endpoints included (default 5)")
     p.add_argument("--temperature", type=float, default=0.5, help="softmax temperature, 0 = greedy (default 0.5)")
+    p.add_argument("--playable", action=argparse.BooleanOptionalAction, default=True,
+                   help="never a step needing more hands than a drummer has (kick and hi-hat pedal are the feet; "
+                        "an input groove's own steps are always allowed); --no-playable: Magenta's decoding "
+                        "(default: playable)")
     p.add_argument("--input_midi_1", type=Path)
     p.add_argument("--input_midi_2", type=Path)
     p.add_argument("--window_1", type=int, default=None, help="which 4-bar window of input 1 (see inspect)")
@@ -70,7 +75,8 @@ def run(args) -> int:
     if args.mode == "reconstruct":
         return _reconstruct(model, args, refine)
     if args.mode == "sample":
-        patterns = model.sample(args.num_outputs, args.temperature, args.seed, args.qpm, z_offset=offset)
+        patterns = model.sample(args.num_outputs, args.temperature, args.seed, args.qpm, z_offset=offset,
+                                playable=args.playable)
     else:
         if not (args.input_midi_1 and args.input_midi_2):
             raise ValueError("--mode interpolate needs --input_midi_1 and --input_midi_2")
@@ -79,7 +85,8 @@ def run(args) -> int:
         a = _load_input(args.input_midi_1, args.window_1, args.drum_channel)
         b = _load_input(args.input_midi_2, args.window_2, args.drum_channel)
         patterns = model.interpolate(a, b, args.num_outputs, args.method, args.temperature, args.seed,
-                                     qpm=args.qpm, z_offset=offset, spacing=args.spacing, refine=refine)
+                                     qpm=args.qpm, z_offset=offset, spacing=args.spacing, refine=refine,
+                                     playable=args.playable)
     if args.humanize:
         patterns = _groove_model(args.humanize_checkpoint).humanize(patterns, args.variation, args.seed)
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +104,7 @@ def _reconstruct(model, args, refine) -> int:
     if not args.input_midi_1:
         raise ValueError("--mode reconstruct needs --input_midi_1")
     source = _load_input(args.input_midi_1, args.window_1, args.drum_channel)
-    [recon] = model.reconstruct([source], refine)
+    [recon] = model.reconstruct([source], refine, playable=args.playable)
     _write_beside_input(args, {"input": source, "recon": recon})
     f1 = float(window_f1(source.hits[None], recon.hits[None])[0])
     how = f"refined, {args.refine_steps} steps" if refine else "plain encoder"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from musicvae.cli.common import positive_int
@@ -29,12 +31,33 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where to train; auto = a GPU when one is visible (default auto)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass (for GPUs)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast for the forward pass, fp32 master weights (default: on where the GPU or "
+                        "CPU has bfloat16 units, e.g. avx512_bf16/amx_bf16; --no-bf16: float32)")
     p.add_argument("--init_from", type=Path, default=None,
                    help="start a new run from a model folder's weights and step (e.g. a shipped checkpoint)")
     p.add_argument("--shuffle_shards", type=positive_int, default=8,
                    help="sharded data: shards mixed together in the shuffle buffer (default 8)")
     p.set_defaults(run=run)
+
+
+JEMALLOC_OFF = "MUSICVAE_JEMALLOC"  # =0: train with glibc malloc
+
+
+def reexec_with_jemalloc(argv: list[str]) -> None:
+    """Run this ``musicvae train`` again with jemalloc preloaded, when it is installed and not loaded yet.
+
+    PyTorch's CPU training allocates and frees large buffers every step; jemalloc (kept mapped, as
+    ``musicvae bench`` does) makes that ~1.4x faster in fp32 (docs/performance.md).  An ``exec`` keeps
+    the process id, so torchrun and nohup see the same process.  ``MUSICVAE_JEMALLOC=0`` turns it off."""
+    from musicvae.evaluation.speed import JEMALLOC, JEMALLOC_CONF
+
+    if os.environ.get(JEMALLOC_OFF) == "0" or "jemalloc" in os.environ.get("LD_PRELOAD", "") or not JEMALLOC.exists():
+        return
+    env = {**os.environ, "LD_PRELOAD": f"{JEMALLOC} {os.environ.get('LD_PRELOAD', '')}".strip(),
+           "MALLOC_CONF": os.environ.get("MALLOC_CONF", JEMALLOC_CONF)}
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "musicvae.cli", *argv], env)
 
 
 def run(args) -> int:

@@ -10,6 +10,10 @@ Definitions used for prior samples (512 per temperature):
   each instrument's hits per bar, between samples and the reference windows;
 - *degenerate* and *bar repetition*: see ``musicvae.evaluation.quality`` (the reference split's own figures
   are reported beside the samples').
+- *drummer figures* (``drummer``): what a drummer sees, ``musicvae.evaluation.playability``, for a
+  subset of training windows, the reference windows and 512 samples per temperature, with and without
+  playable decoding; the classifier accuracy of samples against the reference windows sits next to the
+  real-vs-real one (training windows against the reference windows).
 The generalisation gap is the same reconstruction metrics on a fixed subset of training windows
 (``TRAIN_SUBSET`` windows, seed 0), and the retrieval baseline answers every window with its
 nearest training window.
@@ -24,6 +28,7 @@ import torch
 
 from musicvae.api import TrainedModel
 from musicvae.data.storage import load_split
+from musicvae.evaluation.playability import drummer_figures, two_sample_accuracy
 from musicvae.evaluation.quality import musicality, retrieval_baseline
 from musicvae.pattern import CLASS_NAMES, STEPS_PER_BAR, hits_from_tokens
 from musicvae.training.evaluation import evaluate
@@ -82,6 +87,24 @@ def prior_sample_report(model: TrainedModel, reference_hits: np.ndarray, n: int 
     return result
 
 
+def drummer_report(model: TrainedModel, reference_hits: np.ndarray, train_hits: np.ndarray, n: int = 512,
+                   seed: int = 0) -> dict:
+    """Drummer figures of real windows and of prior samples, plain and playable (see the module doc)."""
+    rng = np.random.default_rng(seed)
+    train_subset = train_hits[np.sort(rng.choice(len(train_hits), min(n, len(train_hits)), replace=False))]
+    real_vs_real = two_sample_accuracy(train_subset, reference_hits, seed=seed)
+    result = {"train_windows": drummer_figures(train_subset),
+              "reference_windows": {**drummer_figures(reference_hits, train_hits), "classifier_vs_train": real_vs_real}}
+    for temperature in (0.5, 1.0):
+        for playable in (False, True):
+            patterns = model.sample(n, temperature, seed=seed, playable=playable)
+            hits = np.stack([p.hits for p in patterns])
+            result[f"T{temperature}{' playable' if playable else ''}"] = {
+                **drummer_figures(hits, train_hits),
+                "classifier_vs_reference": two_sample_accuracy(hits, reference_hits, seed=seed)}
+    return result
+
+
 # A fixed probe for the CI regression guard: the first windows of one GMD test groove.
 PROBE_FILE = "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid"
 PROBE_WINDOWS = 8
@@ -120,7 +143,8 @@ def model_report(checkpoint: Path, data_dir: Path, split: str = "test", samples:
               "reconstruction": reconstruction, "train_subset": train_fit,
               "generalisation_gap": {"r_loss_ratio": round(reconstruction["r_loss"] / train_fit["r_loss"], 3),
                                      "hit_f1_drop": round(train_fit["hit_f1"] - reconstruction["hit_f1"], 4)},
-              "retrieval_baseline": retrieval, "prior_samples": priors}
+              "retrieval_baseline": retrieval, "prior_samples": priors,
+              "drummer": drummer_report(model, truth, train_hits, samples, seed)}
     if gmd_root is not None:
         result["regression_probe"] = regression_probe(model, gmd_root)
     return result

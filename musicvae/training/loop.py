@@ -87,6 +87,24 @@ def cpu_has_bf16() -> bool:
     return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
+def allocator() -> str:
+    """'jemalloc' when this process has it loaded (LD_PRELOAD), else 'glibc malloc'."""
+    try:
+        return "jemalloc" if "libjemalloc" in Path("/proc/self/maps").read_text() else "glibc malloc"
+    except OSError:
+        return "unknown allocator"
+
+
+def pick_bf16(bf16: bool | None, device_type: str) -> bool:
+    """``None`` (the CLI's default) -> bfloat16 where the hardware has it: a CUDA GPU that supports it,
+    a CPU with AVX512-BF16 or AMX (measured equal loss at equal steps, docs/performance.md)."""
+    if bf16 is not None:
+        return bf16
+    if device_type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device_type == "cpu" and cpu_has_bf16()
+
+
 def make_optimizer(model: torch.nn.Module, hp) -> torch.optim.Optimizer:
     """Adam as Magenta; AdamW (decoupled weight decay) when ``weight_decay`` > 0."""
     if hp.weight_decay > 0:
@@ -157,7 +175,7 @@ def train(
     seed: int = 0,
     progress: bool = True,
     device: str = "cpu",
-    bf16: bool = False,
+    bf16: bool | None = False,
     shuffle_shards: int = 8,
     init_from: Path | None = None,
 ) -> dict:
@@ -166,7 +184,7 @@ def train(
     ``hparams.batch_size`` is the per-process batch: the global batch is ``batch_size * world size``
     (rank r takes rows ``[r * batch_size, (r + 1) * batch_size)`` of each global batch).
     ``device``: auto | cpu | cuda; ``bf16``: autocast the forward pass to bfloat16 (fp32 master weights),
-    on a GPU or on a CPU with bfloat16 units (AVX512-BF16/AMX).
+    on a GPU or on a CPU with bfloat16 units (AVX512-BF16/AMX); None = wherever the hardware has them.
     ``init_from``: a model folder (e.g. a shipped checkpoint) whose weights and step start a *new* run
     (the optimizer starts fresh; Magenta's exponential decay goes on from that step, a cosine schedule
     starts anew with its warm-up); ignored when ``run_dir`` already holds a checkpoint to resume.
@@ -191,6 +209,11 @@ def _train(ctx: DistContext, config: Config, run_dir: Path, data_dir: Path, num_
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
     error, facts = None, {}
+    chosen = "chosen" if bf16 is None else "asked for"
+    bf16 = pick_bf16(bf16, ctx.device.type)
+    if main:  # the run's log says which path it took
+        print(f"training path: {ctx.device.type}, {'bfloat16 autocast' if bf16 else 'float32'} ({chosen}), "
+              f"{allocator()}, {torch.get_num_threads()} torch thread(s)", flush=True)
     try:
         if bf16 and ctx.device.type == "cpu" and not cpu_has_bf16():
             raise TrainingError("--bf16 needs a GPU or a CPU with bfloat16 units (lscpu flags avx512_bf16 or "
