@@ -200,11 +200,13 @@ class FastDecoder:
         generator: torch.Generator | None,
         return_logits: bool,
         backend: str = "auto",
+        logit_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """contexts [U, N, C] -> (logits [N, U*L, 512] or None, tokens [N, U*L]).
 
         ``backend``: "torch", "numpy" or "auto" (numpy for up to ``NUMPY_MAX_BATCH`` grooves where
-        numpy's OpenBLAS can be held to one thread, else torch)."""
+        numpy's OpenBLAS can be held to one thread, else torch).  ``logit_bias`` [N, U*L, 512]: added
+        to every step's logits before the argmax or the draw (an anchor's weighted bias)."""
         segments, batch, _ = contexts.shape
         steps = segments * segment_length
         states = self.stack.init_state(contexts)  # [U, N, 2*total], one matmul for every segment
@@ -218,10 +220,12 @@ class FastDecoder:
         if backend == "auto":
             backend = "numpy" if batch <= NUMPY_MAX_BATCH and _BLAS_THREADS is not None else "torch"
         loop = self._loop_numpy if backend == "numpy" else self._loop_torch
-        loop(states, context_gates, noise, temperature, segment_length, logits, tokens)
+        # step-major, so each step adds one contiguous row block
+        bias = None if logit_bias is None else logit_bias.float().transpose(0, 1).contiguous()
+        loop(states, context_gates, noise, temperature, segment_length, logits, tokens, bias)
         return (logits.transpose(0, 1) if return_logits else None), tokens.t().contiguous()
 
-    def _loop_torch(self, states, context_gates, noise, temperature, segment_length, logits, tokens) -> None:
+    def _loop_torch(self, states, context_gates, noise, temperature, segment_length, logits, tokens, bias) -> None:
         batch = states.shape[1]
         scores = states.new_empty(batch, NUM_TOKENS)
         buffers = self.stack.buffers(batch, states)
@@ -238,6 +242,8 @@ class FastDecoder:
             top = self.stack.step(plans[u])
             out = logit_rows[t if len(logit_rows) > 1 else 0]
             torch.addmm(self.b_out, top, self.w_out, out=out)
+            if bias is not None:  # the anchor term, kept apart from the network's own logits
+                out.add_(bias[t])
             token = token_rows[t]  # also the first input of the next segment, as in MusicVAE.free_run
             if noise_rows is None:
                 torch.argmax(out, dim=-1, out=token)
@@ -262,13 +268,14 @@ class FastDecoder:
             }
         return self._numpy
 
-    def _loop_numpy(self, states, context_gates, noise, temperature, segment_length, logits, tokens) -> None:
+    def _loop_numpy(self, states, context_gates, noise, temperature, segment_length, logits, tokens, bias) -> None:
         """The torch loop's twin in numpy; writes into the torch tensors through shared memory."""
         w = self._numpy_weights()
         sizes, total, offsets = self.stack.sizes, self.stack.total, self.stack.h_offsets
         state_rows, token_rows, logit_rows = states.numpy(), tokens.numpy(), logits.numpy()
         context_rows = context_gates.numpy() * w["scale0"]
         noise_rows = None if noise is None else noise.numpy()
+        bias_rows = None if bias is None else bias.numpy()
         batch = state_rows.shape[1]
         gates = [np.empty((batch, 4 * size), np.float32) for size in sizes]
         scratch = [np.empty((batch, size), np.float32) for size in sizes]
@@ -300,6 +307,8 @@ class FastDecoder:
                 out = logit_rows[t if len(logit_rows) > 1 else 0]
                 np.dot(h, w["w_out"], out=out)
                 out += w["b_out"]
+                if bias_rows is not None:  # the anchor term, kept apart from the network's own logits
+                    out += bias_rows[t]
                 token = token_rows[t]
                 if noise_rows is None:
                     np.argmax(out, axis=-1, out=token)
@@ -352,9 +361,12 @@ class FastMusicVAE:
         generator: torch.Generator | None = None,
         return_logits: bool = False,
         backend: str = "auto",
+        logit_bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """As ``MusicVAE.free_run`` without teacher tokens: (logits [N, T, 512] or None, tokens [N, T]).
 
-        ``backend`` ("auto", "torch", "numpy") picks the step loop; both give the same results."""
+        ``backend`` ("auto", "torch", "numpy") picks the step loop; both give the same results.
+        ``logit_bias`` [N, T, 512]: added to every step's logits (an anchor's weighted bias)."""
         z = z.float()
-        return self.decoder.run(self.contexts(z), self.segment_length, temperature, generator, return_logits, backend)
+        return self.decoder.run(self.contexts(z), self.segment_length, temperature, generator, return_logits, backend,
+                                logit_bias)
