@@ -10,8 +10,8 @@ the encoder, ``musicvae.model.refine``) so that they come back closer to how the
 a user groove can be encoded *anchored* (:meth:`TrainedModel.encode_anchored`: its code plus a
 per-step logit bias, ``musicvae.model.anchor``) so that it decodes exactly as played, with the
 anchor's weight fading with the distance from the groove along morphs, grids and variations
-(:data:`ANCHOR_FADE_POWER`); interpolations can take *even* steps (``spacing="even"``, ``musicvae.latent.morph``): each step
-changes about as many hits.
+(:data:`ANCHOR_FADE_POWER`); interpolations can take *even* steps (``spacing="even"``,
+``musicvae.latent.morph``): each step changes about as many hits.
 """
 
 from __future__ import annotations
