@@ -55,6 +55,11 @@ def test_weight_one_decodes_every_groove_exactly(model):
     anchored = model.reconstruct(patterns, anchor=True)
     for p, q in zip(patterns, anchored):
         assert np.array_equal(p.hits, q.hits)
+    codes = model.encode_anchored(patterns)  # weight 1 holds the groove at any temperature, too
+    sampled = model.decode(torch.stack([g.code for g in codes]), 2.0, seed=0, anchors=[g.anchor for g in codes],
+                           weights=np.eye(len(codes), dtype=np.float32))
+    for p, q in zip(patterns, sampled):
+        assert np.array_equal(p.hits, q.hits)
 
 
 def test_fast_and_plain_paths_add_the_same_bias(model):

@@ -25,6 +25,10 @@ import torch
 from musicvae.pattern import NUM_TOKENS
 
 MARGIN = 1.0  # nats by which the anchored token beats the best other token at weight 1
+# At weight 1 (the groove itself: a morph's end, a grid's corner, similarity 1) the target also gets this
+# many nats, so the groove plays exactly at any temperature the app offers (at T=2 another token wins a
+# step with probability below 511 * exp(-50), i.e. never); below weight 1 sampling is free around it.
+HOLD = 100.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ def make_anchors(model, z: torch.Tensor, tokens: torch.Tensor, margin: float = M
 
 def logit_bias(anchors: list[Anchor], weights: np.ndarray | torch.Tensor) -> torch.Tensor:
     """The dense bias [N, T, 512] that ``weights`` [N, K] of ``anchors`` (K of them) add to the logits:
-    row n, step t, token anchors[k].tokens[t] gets sum_k weights[n, k] * anchors[k].bias[t]."""
+    row n, step t, token anchors[k].tokens[t] gets sum_k weights[n, k] * anchors[k].bias[t] (plus
+    ``HOLD`` where a weight is 1: that row is the groove, at any temperature)."""
     weights = torch.as_tensor(np.asarray(weights, dtype=np.float32))
     if weights.ndim != 2 or weights.shape[1] != len(anchors):
         raise ValueError(f"weights must be [N, {len(anchors)}] (one column per anchor), got {tuple(weights.shape)}")
@@ -66,7 +71,8 @@ def logit_bias(anchors: list[Anchor], weights: np.ndarray | torch.Tensor) -> tor
     dense = torch.zeros(weights.shape[0], steps, NUM_TOKENS)
     for k, anchor in enumerate(anchors):
         tokens = torch.from_numpy(anchor.tokens).long()
-        contribution = weights[:, k, None] * torch.from_numpy(anchor.bias)[None]  # [N, T]
+        w = weights[:, k, None]
+        contribution = w * torch.from_numpy(anchor.bias)[None] + HOLD * (w >= 1.0)  # [N, T]
         dense.index_put_((torch.arange(weights.shape[0])[:, None], torch.arange(steps)[None], tokens[None]),
                          contribution, accumulate=True)
     return dense
