@@ -107,7 +107,7 @@ def test_presentation_mode_hides_developer_figures(app, mode):
     app.query_params.update({"present": "1", "mode": mode})
     at = run_ok(app)
     shown = texts(at.caption) + texts(at.markdown) + "\n".join(str(s.label) for s in at.slider)
-    for developer in ("measured ρ", "PC = principal direction", "Endpoint reconstruction", "ms ·", "hit F1"):
+    for developer in ("measured ρ", "PC = principal direction", "own reconstruction", "ms ·", "hit F1"):
         assert developer not in shown, (mode, developer)
     assert not [s for s in at.selectbox if s.key in ("grid_row", "grid_col")]
     assert len(loopers(at)) == 1
