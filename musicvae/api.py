@@ -7,13 +7,17 @@ quantized grooves with a drummer's velocities and microtiming.
 
 User grooves can be encoded *refined* (``refine=RefineSettings(...)``: gradient steps on z after
 the encoder, ``musicvae.model.refine``) so that they come back closer to how they were played, and
-interpolations can take *even* steps (``spacing="even"``, ``musicvae.latent.morph``): each step
-changes about as many hits.
+a user groove can be encoded *anchored* (:meth:`TrainedModel.encode_anchored`: its code plus a
+per-step logit bias, ``musicvae.model.anchor``) so that it decodes exactly as played, with the
+anchor's weight fading with the distance from the groove along morphs, grids and variations
+(:data:`ANCHOR_FADE_POWER`); interpolations can take *even* steps (``spacing="even"``,
+``musicvae.latent.morph``): each step changes about as many hits.
 
 Every decoding method takes ``playable`` (default False, Magenta's decoding): True never emits a step
 needing more hands than a drummer has (``musicvae.evaluation.playability``: a 0/-inf mask on the
-512 token logits).  The tokens of the grooves a call starts from (the uploads of ``interpolate``,
-``grid``, ``similar``, ``reconstruct``) are always admitted, so a real groove is never refused.
+512 token logits, added after any anchor bias).  The tokens of the grooves a call starts from (the
+uploads of ``interpolate``, ``grid``, ``similar``, ``reconstruct``) are always admitted, so a real
+groove is never refused.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import torch
 
 from musicvae.evaluation.playability import playable_logit_mask
 from musicvae.latent.morph import corner_weights, even_t
+from musicvae.model.anchor import Anchor, logit_bias, make_anchors
 from musicvae.model.fast import FastMusicVAE
 from musicvae.model.groove import GrooveVAE
 from musicvae.model.network import MusicVAE
@@ -40,6 +45,25 @@ CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 DEFAULT_SAMPLE_MODEL = "hier-drums_4bar_small_aug"
 DEFAULT_INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl_aug"
 DEFAULT_HUMANIZE_MODEL = "groovae-hier_4bar_humanize"
+# An anchor's weight at "closeness" c (1 at the groove, 0 at the far end of a morph, a grid's opposite
+# corner or similarity 0) is c ** ANCHOR_FADE_POWER: chosen by measurement (docs/models.md, bench_anchors.py).
+ANCHOR_FADE_POWER = 2.0
+# Latent sliders: the anchor has faded out at this distance |z - code| from the groove's code (about a
+# typical distance between two grooves' codes, so a slider walk fades it as a morph would).
+ANCHOR_RADIUS = 12.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Anchored:
+    """A user groove as the model keeps it: its code [Z] and its anchor (decodes exactly at weight 1)."""
+
+    code: torch.Tensor
+    anchor: Anchor
+
+
+def fade(closeness) -> np.ndarray:
+    """The anchor weight at closeness 0..1 to the groove (1 = the groove itself)."""
+    return np.clip(np.asarray(closeness, dtype=np.float32), 0.0, 1.0) ** ANCHOR_FADE_POWER
 
 
 class NoModelError(FileNotFoundError):
@@ -157,21 +181,36 @@ class TrainedModel(_LoadedModel):
             return self.encode_refined(patterns, refine)[0]
         return self.encode(patterns)[1]
 
+    def encode_anchored(self, patterns: list[DrumPattern], refine: RefineSettings | None = None) -> list[Anchored]:
+        """Each groove's code (refined when ``refine`` is given) and its anchor, from one teacher-forced
+        pass at that code: ``decode(code, 0.0, anchors=[anchor], weights=[[1]])`` is the groove, exactly."""
+        codes = self.codes(patterns, refine)
+        tokens = torch.from_numpy(np.stack([p.to_tokens() for p in patterns])).long()
+        anchors = make_anchors(self.model, codes, tokens)
+        return [Anchored(code, anchor) for code, anchor in zip(codes, anchors)]
+
     @torch.inference_mode()
     def decode(
-        self, z: torch.Tensor, temperature: float = 0.5, seed: int | None = None, qpm: float = DEFAULT_QPM,
+        self, z: torch.Tensor, temperature: float = 0.5, seed: int | None = None, qpm: float = DEFAULT_QPM, *,
+        anchors: list[Anchor] | None = None, weights: np.ndarray | None = None,
         playable: bool = False, admit: list[DrumPattern] | None = None,
     ) -> list[DrumPattern]:
         """z [N, Z] -> N patterns; temperature 0 decodes greedily (argmax).
 
+        ``anchors`` (K) with ``weights`` [N, K]: each row's logits get its weighted anchor biases at every
+        step (weight 1 at a groove's own code, temperature 0: that groove exactly; 0: the model's own).
         ``playable``: never a step needing three hands, except the steps of the ``admit`` grooves."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.as_tensor(z, dtype=torch.float32)
+        bias = logit_bias(anchors, weights) if anchors else None
+        if bias is not None and bias.shape[0] != z.shape[0]:
+            raise ValueError(f"weights has {bias.shape[0]} rows for {z.shape[0]} codes")
         mask = self.playable_mask(admit) if playable else None
         tokens = []
         for lo in range(0, z.shape[0], self.max_batch_size):
-            _, batch_tokens = self.fast.free_run(z[lo : lo + self.max_batch_size], temperature, generator,
-                                                 logit_mask=mask)
+            rows = slice(lo, lo + self.max_batch_size)
+            _, batch_tokens = self.fast.free_run(z[rows], temperature, generator,
+                                                 logit_bias=None if bias is None else bias[rows], logit_mask=mask)
             tokens.append(batch_tokens)
         return [DrumPattern.from_tokens(t, qpm=qpm) for t in torch.cat(tokens).numpy()]
 
@@ -191,7 +230,7 @@ class TrainedModel(_LoadedModel):
         z = self.sample_z(n, seed)
         if z_offset is not None:
             z = z + z_offset
-        return self.decode(z, temperature, None if seed is None else seed + 1, qpm, playable)
+        return self.decode(z, temperature, None if seed is None else seed + 1, qpm, playable=playable)
 
     def interpolate(
         self,
@@ -205,27 +244,35 @@ class TrainedModel(_LoadedModel):
         z_offset: torch.Tensor | None = None,
         spacing: str = "uniform",
         refine: RefineSettings | None = None,
-        ends: torch.Tensor | None = None,
+        ends: torch.Tensor | list[Anchored] | None = None,
+        anchor: bool = False,
         playable: bool = False,
     ) -> list[DrumPattern]:
         """num_steps grooves from a to b through z-space, both endpoints included.
 
         ``spacing``: "uniform" (equal steps of t, Magenta's) or "even" (t chosen so that each step
         changes about as many hits); ``refine``: encode the ends refined instead of taking mu;
-        ``ends``: the two codes, when the caller already has them (from :meth:`codes`).
+        ``ends``: the two codes (from :meth:`codes`) or anchored grooves (from :meth:`encode_anchored`),
+        when the caller already has them; ``anchor``: the ends are anchored (A's anchor weighs
+        ``fade(1 - t)``, B's ``fade(t)``), so at temperature 0 the first and last steps are a and b exactly.
         """
         if num_steps < 2:
             raise ValueError("interpolation needs at least 2 steps (both endpoints)")
-        ends = self.codes([a, b], refine) if ends is None else ends
-        t = torch.from_numpy(self.morph_t(ends[0], ends[1], num_steps, method, spacing, z_offset)).float()
-        z = path_z(ends[0], ends[1], t, method)
+        if ends is None:
+            ends = self.encode_anchored([a, b], refine) if anchor else self.codes([a, b], refine)
+        anchors = [e.anchor for e in ends] if isinstance(ends, list) else None
+        codes = torch.stack([e.code for e in ends]) if anchors else ends
+        t_np = self.morph_t(codes[0], codes[1], num_steps, method, spacing, z_offset, anchors)
+        z = path_z(codes[0], codes[1], torch.from_numpy(t_np).float(), method)
         if z_offset is not None:
             z = z + z_offset
-        return self.decode(z, temperature, seed, qpm=a.qpm if qpm is None else qpm, playable=playable, admit=[a, b])
+        return self.decode(z, temperature, seed, qpm=a.qpm if qpm is None else qpm, anchors=anchors,
+                           weights=morph_weights(t_np) if anchors else None, playable=playable, admit=[a, b])
 
     def morph_t(self, a: torch.Tensor, b: torch.Tensor, num_steps: int, method: str = "slerp",
-                spacing: str = "uniform", z_offset: torch.Tensor | None = None) -> np.ndarray:
-        """The t values (0..1) of an interpolation's steps between codes a and b."""
+                spacing: str = "uniform", z_offset: torch.Tensor | None = None,
+                anchors: list[Anchor] | None = None) -> np.ndarray:
+        """The t values (0..1) of an interpolation's steps between codes a and b (with their anchors)."""
         if spacing == "uniform":
             return np.linspace(0.0, 1.0, num_steps)
         if spacing != "even":
@@ -233,38 +280,67 @@ class TrainedModel(_LoadedModel):
 
         def greedy_grids(ts: np.ndarray) -> list[np.ndarray]:
             z = path_z(a, b, torch.from_numpy(ts).float(), method)
-            return [p.hits for p in self.decode(z if z_offset is None else z + z_offset, 0.0)]
+            decoded = self.decode(z if z_offset is None else z + z_offset, 0.0, anchors=anchors,
+                                  weights=morph_weights(ts) if anchors else None)
+            return [p.hits for p in decoded]
 
         return even_t(greedy_grids, num_steps)
 
     def reconstruct(self, patterns: list[DrumPattern], refine: RefineSettings | None = None,
-                    playable: bool = False) -> list[DrumPattern]:
-        """The greedy (temperature 0) decode of each groove's code: what the model makes of it."""
-        return self.decode(self.codes(patterns, refine), 0.0, playable=playable, admit=patterns)
+                    anchor: bool = False, playable: bool = False) -> list[DrumPattern]:
+        """The greedy (temperature 0) decode of each groove's code: what the model makes of it (with
+        ``anchor``: the anchored decode, which is each groove exactly)."""
+        if not anchor:
+            return self.decode(self.codes(patterns, refine), 0.0, playable=playable, admit=patterns)
+        anchored = self.encode_anchored(patterns, refine)
+        return self.decode(torch.stack([g.code for g in anchored]), 0.0, anchors=[g.anchor for g in anchored],
+                           weights=np.eye(len(anchored), dtype=np.float32), playable=playable, admit=patterns)
 
     def grid(self, corners: list[DrumPattern], n: int, temperature: float = 0.5, seed: int | None = None,
              qpm: float | None = None, refine: RefineSettings | None = None,
-             codes: torch.Tensor | np.ndarray | None = None, playable: bool = False) -> list[DrumPattern]:
+             codes: torch.Tensor | np.ndarray | list[Anchored] | None = None,
+             anchor: bool = False, playable: bool = False) -> list[DrumPattern]:
         """n x n grooves (row-major) blended between 4 corner grooves (top-left, top-right, bottom-left,
-        bottom-right) through z space: Beat Blender's grid. ``codes``: the corners' codes when the
-        caller already has them (from :meth:`codes`)."""
-        codes = self.codes(corners, refine) if codes is None else torch.as_tensor(codes)
-        return self.decode(bilinear_z(codes.numpy(), n), temperature, seed,
-                           qpm=corners[0].qpm if qpm is None else qpm, playable=playable, admit=corners)
+        bottom-right) through z space: Beat Blender's grid. ``codes``: the corners' codes or anchored
+        grooves when the caller already has them; ``anchor``: anchored corners (each corner's anchor
+        weighs ``fade`` of its bilinear weight, so at temperature 0 the corner cells are the corners)."""
+        if codes is None:
+            codes = self.encode_anchored(corners, refine) if anchor else self.codes(corners, refine)
+        anchors = [c.anchor for c in codes] if isinstance(codes, list) else None
+        z = torch.stack([c.code for c in codes]) if anchors else torch.as_tensor(codes)
+        return self.decode(bilinear_z(z.numpy(), n), temperature, seed, qpm=corners[0].qpm if qpm is None else qpm,
+                           anchors=anchors, weights=fade(bilinear_weights(n)) if anchors else None,
+                           playable=playable, admit=corners)
 
     def similar(self, pattern: DrumPattern, n: int, similarity: float, temperature: float = 0.5, seed=None,
-                refine: RefineSettings | None = None, playable: bool = False):
-        """Variations around a groove: mix its code with random draws (Magenta.js ``similar``)."""
-        return self.vary(self.codes([pattern], refine), n, similarity, temperature, seed, qpm=pattern.qpm,
-                         playable=playable, admit=[pattern])
+                refine: RefineSettings | None = None, anchor: bool = False, playable: bool = False):
+        """Variations around a groove: mix its code with random draws (Magenta.js ``similar``); with
+        ``anchor`` the groove's anchor weighs ``fade(similarity)`` (similarity 1: the groove itself)."""
+        code = self.encode_anchored([pattern], refine)[0] if anchor else self.codes([pattern], refine)
+        return self.vary(code, n, similarity, temperature, seed, qpm=pattern.qpm, playable=playable, admit=[pattern])
 
-    def vary(self, code: torch.Tensor, n: int, similarity: float, temperature: float = 0.5, seed=None,
+    def vary(self, code: torch.Tensor | Anchored, n: int, similarity: float, temperature: float = 0.5, seed=None,
              qpm: float = DEFAULT_QPM, playable: bool = False,
              admit: list[DrumPattern] | None = None) -> list[DrumPattern]:
-        """:meth:`similar` from a groove's code [1, Z] already encoded (the app encodes once, then varies);
-        ``admit``: the groove itself, for ``playable``."""
-        z = similarity * code + (1.0 - similarity) * self.sample_z(n, seed)
-        return self.decode(z, temperature, None if seed is None else seed + 1, qpm=qpm, playable=playable, admit=admit)
+        """:meth:`similar` from a groove's code [1, Z] (or its :class:`Anchored`) already encoded (the app
+        encodes once, then varies); ``admit``: the groove itself, for ``playable``."""
+        anchors = [code.anchor] if isinstance(code, Anchored) else None
+        base = code.code[None] if anchors else code
+        z = similarity * base + (1.0 - similarity) * self.sample_z(n, seed)
+        return self.decode(z, temperature, None if seed is None else seed + 1, qpm=qpm, anchors=anchors,
+                           weights=np.full((n, 1), fade(similarity), np.float32) if anchors else None,
+                           playable=playable, admit=admit)
+
+    def steered(self, z: np.ndarray | torch.Tensor, temperature: float, seed: int | None,
+                base: Anchored | None = None, qpm: float = DEFAULT_QPM, playable: bool = False) -> list[DrumPattern]:
+        """Decode codes z [N, Z] moved from a groove's code (Latent sliders): the groove's anchor, when
+        given, weighs ``fade(1 - |z - code| / ANCHOR_RADIUS)``, so it fades as z moves away."""
+        if base is None:
+            return self.decode(z, temperature, seed, qpm, playable=playable)
+        z = torch.as_tensor(z, dtype=torch.float32)
+        distance = (z - base.code[None]).norm(dim=1).numpy()
+        weights = fade(1.0 - distance / ANCHOR_RADIUS)[:, None]
+        return self.decode(z, temperature, seed, qpm, anchors=[base.anchor], weights=weights, playable=playable)
 
 
 class GrooveModel(_LoadedModel):
@@ -316,6 +392,12 @@ class GrooveModel(_LoadedModel):
             grooved.hits = pattern.hits.copy()  # the model read them as controls: already the same
             results.append(grooved)
         return results
+
+
+def morph_weights(t) -> np.ndarray:
+    """[S, 2] anchor weights of a morph's ends at fractions t [S]: A's falls as B's rises."""
+    t = np.asarray(t, dtype=np.float32)
+    return np.stack([fade(1.0 - t), fade(t)], axis=1)
 
 
 def bilinear_weights(n: int) -> np.ndarray:

@@ -222,14 +222,15 @@ def test_upload_gmd_file_and_broken_file(app):
     assert str(at.session_state["interp_b"]).startswith("upload:")
 
 
-def test_interpolate_steps_method_and_real_ends(app):
+def test_interpolate_steps_method_and_anchored_ends(app):
     at = run_ok(app)
     switch_mode(at, "interpolate")
     at.slider(key="steps").set_value(5)
     run_ok(at)
     assert len(at.select_slider(key="interp_step").options) == 5
     assert not at.get("audio") and playing(at)["roll"] == "roll_interp_view"
-    assert "Endpoint reconstruction" in texts(at.caption) and "plays back" in texts(at.caption)
+    assert "The model's own reconstruction" in texts(at.caption) and "plays back" in texts(at.caption)
+    assert "ends on B exactly" in texts(at.caption)
     assert at.download_button(key="morph_wav")
     at.button(key="play_src_a").click()  # A has its own roll and play toggle
     run_ok(at)
@@ -239,7 +240,6 @@ def test_interpolate_steps_method_and_real_ends(app):
     assert playing(at)["roll"] == "roll_interp_view"
     assert at.download_button(key="interp_zip")
     at.radio(key="method").set_value("lerp")
-    at.toggle(key="real_ends").set_value(True)
     at.select_slider(key="interp_step").set_value(1)
     run_ok(at)
     assert any("step A of 5" in spec for spec in roll_specs(at))

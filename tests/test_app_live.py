@@ -71,14 +71,13 @@ def test_one_velocity_grooves_have_no_velocity_scale():
     assert piano_roll(DrumPattern(hits, velocities)).data[0].showscale
 
 
-def test_upload_window_label_real_ends_and_link_notice(app):
+def test_upload_window_label_and_link_notice(app):
     good = gmd_files(1)[0]
     at = run_ok(app)
     at.file_uploader(key="uploads").set_value([(good.name, good.read_bytes(), "audio/midi")])
     run_ok(at)
     window = next(s for s in at.selectbox if str(s.key).startswith("win_"))
     assert window.label == f"Window of {good.name}"  # plain text, no markdown escapes
-    assert at.session_state["real_ends"] and at.session_state["real_corners"]
     assert "cannot carry" in texts(at.caption) and "plays back" in texts(at.caption)
     switch_mode(at, "interpolate")
     assert "cannot carry" in texts(at.caption)
@@ -108,7 +107,7 @@ def test_presentation_mode_hides_developer_figures(app, mode):
     app.query_params.update({"present": "1", "mode": mode})
     at = run_ok(app)
     shown = texts(at.caption) + texts(at.markdown) + "\n".join(str(s.label) for s in at.slider)
-    for developer in ("measured ρ", "PC = principal direction", "Endpoint reconstruction", "ms ·", "hit F1"):
+    for developer in ("measured ρ", "PC = principal direction", "own reconstruction", "ms ·", "hit F1"):
         assert developer not in shown, (mode, developer)
     assert not [s for s in at.selectbox if s.key in ("grid_row", "grid_col")]
     assert len(loopers(at)) == 1
@@ -173,3 +172,23 @@ def test_interpolate_walk_the_morph_hands_the_looper_a_queue(app):
     at.toggle(key="interp_follow").set_value(True)
     run_ok(at)
     assert len(playing(at)["queue"]["patterns"]) == 5
+
+
+def test_a_morph_between_two_uploads_starts_and_ends_on_them_exactly(app):
+    """Anchored codes: the morph's first and last steps are the uploads' own hits (the tiny model alone
+    reproduces neither), and so are the grid's corner cells."""
+    import numpy as np
+
+    from musicvae.midi.loader import load_grooves
+
+    files = gmd_files(2)
+    at = run_ok(app)
+    at.file_uploader(key="uploads").set_value([(f.name, f.read_bytes(), "audio/midi") for f in files])
+    run_ok(at)
+    switch_mode(at, "interpolate")
+    steps = int(at.session_state["steps"])
+    bank = playing(at)["bank"]["patterns"]
+    for f, key in zip(files, ("cell:1,1", f"cell:1,{steps}")):
+        loaded = load_grooves(f.read_bytes(), f.name)
+        hits = loaded.windows[loaded.default_index].hits
+        assert sorted((e[0], e[1]) for e in bank[key]["events"]) == sorted(zip(*np.nonzero(hits)))

@@ -129,8 +129,11 @@ def test_generate_reconstruct_writes_input_and_reconstruction(gmd, tmp_path):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["1_funk-groove1_138_beat_4-4_input.mid", "1_funk-groove1_138_beat_4-4_recon.mid"]
+    assert names == ["1_funk-groove1_138_beat_4-4_anchored.mid", "1_funk-groove1_138_beat_4-4_input.mid",
+                     "1_funk-groove1_138_beat_4-4_recon.mid"]
     assert "hit F1 0." in result.stdout and "refined, 20 steps" in result.stdout
+    assert "the anchored decode is the input exactly" in result.stdout
+    names = names[1:]
     from musicvae.midi.loader import load_grooves
 
     written = load_grooves((out / names[0]).read_bytes(), names[0]).windows[0]

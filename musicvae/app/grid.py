@@ -20,10 +20,11 @@ from musicvae.app import core, feel, ui
 from musicvae.app.interpolate import clicked
 from musicvae.app.modes import (
     DECODE_SEED_OFFSET,
+    _anchored,
     _grids,
     _zip_button,
     closeness,
-    encode_mu,
+    refining,
     temperature_and_seed,
 )
 from musicvae.app.stage import Stage, follow
@@ -35,12 +36,12 @@ NAMES = ("top left", "top right", "bottom left", "bottom right")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _grid(model_key: str, hits: bytes, codes: bytes, n: int, temperature: float, seed: int,
+def _grid(model_key: str, hits: bytes, refine: bool, n: int, temperature: float, seed: int,
           _model) -> list[DrumPattern]:
-    """The n x n grid from the corners' codes (the same codes the pad mixes)."""
+    """The n x n grid from the corners' anchored codes (the same ones the pad mixes): the corner cells are
+    the corner grooves, and each corner's anchor fades with its bilinear weight."""
     corners = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
-    corner_codes = np.frombuffer(codes, dtype=np.float32).reshape(4, -1).copy()  # frombuffer is read-only
-    return _model.grid(corners, n, temperature, seed, codes=corner_codes)
+    return _model.grid(corners, n, temperature, seed, codes=_anchored(model_key, hits, refine, _model))
 
 
 def _command(command: str) -> None:
@@ -87,14 +88,18 @@ def _path_changed() -> None:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _blend(model_key: str, codes: bytes, points: tuple, temperature: float, seed: int, _model) -> list[DrumPattern]:
-    """Grooves at pad positions: the corners' codes (the grid's, refined when that is on) mixed
-    bilinearly, decoded in one batch."""
+def _blend(model_key: str, hits: bytes, refine: bool, points: tuple, temperature: float, seed: int,
+           _model) -> list[DrumPattern]:
+    """Grooves at pad positions: the corners' anchored codes (the grid's) mixed bilinearly, each anchor
+    weighing ``fade`` of its corner's weight as in the grid, decoded in one batch."""
+    from musicvae.api import fade
     from musicvae.latent.morph import corner_weights
 
-    corners = np.frombuffer(codes, dtype=np.float32).reshape(4, -1)
-    z = np.stack([corner_weights(x, y) @ corners for x, y in points])
-    return _model.decode(z, temperature, seed)
+    anchored = _anchored(model_key, hits, refine, _model)
+    corners = np.stack([g.code.numpy() for g in anchored])
+    weights = np.stack([corner_weights(x, y) for x, y in points])
+    return _model.decode(weights @ corners, temperature, seed, anchors=[g.anchor for g in anchored],
+                         weights=fade(weights))
 
 
 def _pad_grooves(ctx: ui.Context, corners: list[DrumPattern]) -> tuple[DrumPattern, str, list | None]:
@@ -102,15 +107,15 @@ def _pad_grooves(ctx: ui.Context, corners: list[DrumPattern]) -> tuple[DrumPatte
     from musicvae.app.pad import resample
 
     state = st.session_state
-    codes = encode_mu(ctx, corners).astype(np.float32).tobytes()
+    codes = (np.stack([c.hits for c in corners]).tobytes(), refining())
     args = (float(state["temperature"]), int(state["seed"]) + DECODE_SEED_OFFSET, ctx.model)
     key = core.model_key(ctx.pick.path)
     if state.get("grid_source") == "path" and state.get("grid_path"):
         points = tuple((round(x, 2), round(y, 2)) for x, y in resample(state["grid_path"], PATH_BARS))
-        queue = feel.humanize(_blend(key, codes, points, *args))  # with feel when the switch is on
+        queue = feel.humanize(_blend(key, *codes, points, *args))  # with feel when the switch is on
         return queue[0], f"the drawn path ({PATH_BARS} grooves, one per bar)", list(queue)
     x, y = (round(float(v), 2) for v in state.get("grid_puck") or (0.5, 0.5))
-    return feel.humanize(_blend(key, codes, ((x, y),), *args))[0], f"puck at {x:.2f} across, {y:.2f} down", None
+    return feel.humanize(_blend(key, *codes, ((x, y),), *args))[0], f"puck at {x:.2f} across, {y:.2f} down", None
 
 
 def _edit_corner(i: int, key: str, items: dict) -> str:
@@ -174,22 +179,16 @@ def grid_ui(ctx: ui.Context) -> None:
         n, patterns = 2, corners
     else:
         with box:
-            c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
-            c1.slider("Grid size (N × N)", 3, 11, key="grid_n")
-            c2.toggle("Show the real grooves in the corners", key="real_corners")
+            st.slider("Grid size (N × N)", 3, 11, key="grid_n")
             temperature_and_seed(ctx)
         n = int(state["grid_n"])
         hits = np.stack([c.hits for c in corners]).tobytes()
-        codes = encode_mu(ctx, corners).astype(np.float32).tobytes()
-        patterns = list(_grid(core.model_key(ctx.pick.path), hits, codes, n, float(state["temperature"]),
+        patterns = list(_grid(core.model_key(ctx.pick.path), hits, refining(), n, float(state["temperature"]),
                               int(state["seed"]) + DECODE_SEED_OFFSET, ctx.model))
         timer.mark(f"decode {n * n}")
-        if feel.active():  # every cell played with feel (one cached batch); real corners keep their own
+        if feel.active():  # every cell played with feel (one cached batch; the corners' hits are anchored)
             patterns = feel.humanize(patterns)
             timer.mark(f"humanize {n * n}")
-        if state["real_corners"]:
-            for corner, index in zip(corners, (0, n - 1, n * (n - 1), n * n - 1), strict=True):
-                patterns[index] = corner
     hit = clicked("grid_chart", n, "_grid_click")
     if hit is not None:
         state["grid_row"], state["grid_col"] = hit // n + 1, hit % n + 1

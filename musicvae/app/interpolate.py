@@ -15,6 +15,7 @@ import streamlit as st
 from musicvae.app import core, feel, ui
 from musicvae.app.modes import (
     DECODE_SEED_OFFSET,
+    _anchored,
     _grids,
     _morph_wav,
     _off,
@@ -23,7 +24,6 @@ from musicvae.app.modes import (
     closeness,
     refining,
     temperature_and_seed,
-    user_refine,
 )
 from musicvae.app.stage import Stage, follow
 from musicvae.pattern import DrumPattern
@@ -34,12 +34,15 @@ MAIN = "interp_view"
 @st.cache_data(max_entries=32, show_spinner=False)
 def _interpolate(model_key: str, hits: bytes, steps: int, method: str, temperature: float, seed: int,
                  refine: bool, spacing: str, _model):
-    """(patterns, endpoint reconstructions at T=0) for the interpolation A -> B in z space; the ends are
-    encoded once (refined when the switch is on) and serve both."""
+    """(patterns, the model's own endpoint reconstructions at T=0) for the interpolation A -> B in z space;
+    the ends are encoded once, anchored (refined when the switch is on), and serve both: the morph starts
+    on A and ends on B exactly (the anchors fade along it), the reconstructions are the model's alone."""
+    import torch
+
     a, b = (DrumPattern(h) for h in _grids(hits, _model.num_steps))
-    ends = _model.codes([a, b], user_refine(refine))
+    ends = _anchored(model_key, hits, refine, _model)
     return (_model.interpolate(a, b, steps, method, temperature, seed, spacing=spacing, ends=ends),
-            _model.decode(ends, 0.0))
+            _model.decode(torch.stack([g.code for g in ends]), 0.0))
 
 
 def clicked(chart_key: str, cols: int, last_key: str) -> int | None:
@@ -101,15 +104,13 @@ def interpolate_ui(ctx: ui.Context) -> None:
         ui.sync_url()
         return
     with box:
-        c1, c2, c3 = st.columns([3, 2, 3], vertical_alignment="bottom")
+        c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
         c1.slider("Steps (both ends included)", 3, 16, key="steps")
         c2.radio("Path", ["slerp", "lerp"], key="method", horizontal=True,
                  help="slerp follows the sphere where the prior's mass is; lerp is a straight line.")
         c2.toggle("Even steps", key="even_steps",
                   help="Each step changes about as many hits (otherwise equal steps along the path bunch the "
                        "changes where the model switches grooves).")
-        c3.toggle("Show the real inputs at the ends", key="real_ends",
-                  help="Beat Blender does this: the ends play your grooves instead of the model's reconstructions.")
         temperature_and_seed(ctx)
     steps, temperature, seed = int(state["steps"]), float(state["temperature"]), int(state["seed"])
     timer = ui.Timer()
@@ -118,15 +119,14 @@ def interpolate_ui(ctx: ui.Context) -> None:
                                    seed + DECODE_SEED_OFFSET, refining(),
                                    "even" if state["even_steps"] else "uniform", ctx.model)
     timer.mark("encode + decode")
-    if feel.active():  # the model's steps, played with feel; real ends keep the grooves' own
+    if feel.active():  # every step played with feel (the ends' hits are A's and B's: anchored)
         patterns = feel.humanize(patterns)
         timer.mark("humanize")
     patterns = list(patterns)
-    if state["real_ends"]:
-        patterns[0], patterns[-1] = a, b
     if not ctx.present:
         score_a, score_b = core.reconstruction_scores(a, recon[0]), core.reconstruction_scores(b, recon[1])
-        st.caption(f"Endpoint reconstruction (greedy): A {100 * score_a['step_accuracy']:.0f}% of steps exact, "
+        st.caption("The morph starts on A and ends on B exactly (anchored codes: see docs/models.md). "
+                   f"The model's own reconstruction (greedy): A {100 * score_a['step_accuracy']:.0f}% of steps exact, "
                    f"hit F1 {score_a['hit_f1']:.2f} · B {100 * score_b['step_accuracy']:.0f}% of steps exact, "
                    f"hit F1 {score_b['hit_f1']:.2f}")
     cols = steps  # one row, whatever the number of steps

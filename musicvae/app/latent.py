@@ -26,7 +26,7 @@ import numpy as np
 import streamlit as st
 
 from musicvae.app import core, feel, modes, ui
-from musicvae.app.modes import DECODE_SEED_OFFSET, closeness, encode_mu, temperature_and_seed
+from musicvae.app.modes import DECODE_SEED_OFFSET, closeness, encode_anchored, temperature_and_seed
 from musicvae.app.stage import Stage, follow, slider_bank, with_next
 from musicvae.pattern import DrumPattern
 
@@ -40,6 +40,10 @@ TEMPERATURE = "temperature"  # ``moved`` when the temperature slider moved (no d
 _LOCK = threading.Lock()
 _DECODED: OrderedDict[tuple, DrumPattern] = OrderedDict()
 _PENDING: set[tuple] = set()  # keys being prefetched (under _LOCK)
+# A user groove's anchor by its code's bytes (under _LOCK): decodes steered from that code fade it with the
+# distance moved (api.TrainedModel.steered); a random start has none.
+_ANCHORS: OrderedDict[bytes, object] = OrderedDict()
+MAX_ANCHORS = 16
 log = logging.getLogger(__name__)
 
 
@@ -76,7 +80,9 @@ def decode_steered(model, model_key: str, z0, alphas: dict[str, float], directio
         if key in _DECODED:
             _DECODED.move_to_end(key)
             return _DECODED[key]
-    pattern = model.decode(steer(z0, alphas, directions)[None], temperature, seed)[0]
+    with _LOCK:
+        base = _ANCHORS.get(np.asarray(z0, np.float32).tobytes())
+    pattern = model.steered(steer(z0, alphas, directions)[None], temperature, seed, base)[0]
     with _LOCK:
         _DECODED[key] = pattern
         while len(_DECODED) > MAX_DECODED:
@@ -309,13 +315,25 @@ def _command(command: str) -> None:
         follow("latent", "latent")
 
 
+def _anchor_start(ctx: ui.Context, base: DrumPattern) -> np.ndarray:
+    """The user groove's code, its anchor registered for the decodes steered from it."""
+    [anchored] = encode_anchored(ctx, [base])
+    z0 = anchored.code.numpy()
+    with _LOCK:
+        _ANCHORS[z0.astype(np.float32).tobytes()] = anchored
+        _ANCHORS.move_to_end(z0.astype(np.float32).tobytes())
+        while len(_ANCHORS) > MAX_ANCHORS:
+            _ANCHORS.popitem(last=False)
+    return z0
+
+
 @st.fragment
 def _steer(ctx: ui.Context, base: DrumPattern | None, base_label: str, options: dict[str, str], directions) -> None:
     state = st.session_state
     stage = Stage(ctx, "latent", "latent")
     temperature_and_seed(ctx)
     seed, temperature = int(state["seed"]), round(float(state["temperature"]), 4)  # as the bank's neighbours are
-    z0 = ctx.model.sample_z(1, seed).numpy()[0] if base is None else encode_mu(ctx, [base])[0]
+    z0 = ctx.model.sample_z(1, seed).numpy()[0] if base is None else _anchor_start(ctx, base)
     alphas: dict[str, float] = {}
     slider_col, roll_col = st.columns([2, 3])  # sliders beside the roll: one screen
     for key in state["latent_dirs"]:

@@ -50,27 +50,34 @@ def user_refine(on: bool):
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _similar(model_key: str, mu: bytes, qpm: float, n: int, similarity: float, temperature: float, seed: int,
-             _model, playable: bool = True, _base: DrumPattern | None = None) -> list[DrumPattern]:
-    """``api.similar`` from the groove's code (``encode_mu``: encoded once, refined or not), so a new
-    temperature (and the temperature slider's banked neighbours) costs a decode, not an encode."""
-    import torch
-
-    code = torch.from_numpy(np.frombuffer(mu, dtype=np.float32).reshape(1, -1).copy())
-    return _model.vary(code, n, similarity, temperature, seed, qpm=qpm, playable=playable,
-                       admit=None if _base is None else [_base])  # mu stands for the base in the cache key
+def _similar(model_key: str, hits: bytes, refine: bool, qpm: float, n: int, similarity: float, temperature: float,
+             seed: int, _model, playable: bool = True, _base: DrumPattern | None = None) -> list[DrumPattern]:
+    """``api.vary`` from the groove's anchored code (encoded once, cached by :func:`_anchored`), so a new
+    temperature (and the temperature slider's banked neighbours) costs a decode, not an encode; the anchor
+    weighs ``fade(similarity)``: similarity 1 is the groove itself.  ``_base`` is admitted by playable
+    decoding (its hits stand for it in the cache key)."""
+    [groove] = _anchored(model_key, hits, refine, _model)
+    return _model.vary(groove, n, similarity, temperature, seed, qpm=qpm, playable=playable,
+                       admit=None if _base is None else [_base])
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _mu(model_key: str, hits: bytes, refine: bool, _model) -> np.ndarray:
+def _anchored(model_key: str, hits: bytes, refine: bool, _model) -> list:
+    """Each groove's code (refined when the switch is on) and anchor (``api.Anchored``): what every mode
+    decodes a user groove from, so it plays back exactly where it enters a morph, grid, variation or slider."""
     patterns = [DrumPattern(h) for h in _grids(hits, _model.num_steps)]
-    return _model.codes(patterns, user_refine(refine)).numpy()
+    return _model.encode_anchored(patterns, user_refine(refine))
+
+
+def encode_anchored(ctx: ui.Context, patterns: list[DrumPattern]) -> list:
+    """Each groove's :class:`musicvae.api.Anchored` (cached)."""
+    hits = np.stack([p.hits for p in patterns]).tobytes()
+    return _anchored(core.model_key(ctx.pick.path), hits, refining(), ctx.model)
 
 
 def encode_mu(ctx: ui.Context, patterns: list[DrumPattern]) -> np.ndarray:
-    """Each groove's code (refined when the switch is on), cached."""
-    hits = np.stack([p.hits for p in patterns]).tobytes()
-    return _mu(core.model_key(ctx.pick.path), hits, refining(), ctx.model)
+    """Each groove's code (refined when the switch is on), cached: the anchored encoding's codes."""
+    return np.stack([g.code.numpy() for g in encode_anchored(ctx, patterns)])
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -155,12 +162,13 @@ def sample_ui(ctx: ui.Context) -> None:
         if state["similar_on"]:
             base, sim_ctx = items[base_key][1], _similar_context(ctx)
             mu = encode_mu(sim_ctx, [base]).astype(np.float32).tobytes()
+            base_hits, refine = base.hits[None].tobytes(), refining()
             similarity = round(float(state["similarity"]), 4)  # as the bank's neighbours are: the same decode
             code = f"{sim_ctx.pick.name} {hashlib.sha1(mu).hexdigest()[:8]}"  # the groove's code, refined or not
 
             def decode(t: float, s: float | None, seed: int) -> list[DrumPattern]:
-                return _similar(core.model_key(sim_ctx.pick.path), mu, base.qpm, n, s, t, seed, sim_ctx.model,
-                                playable, base)
+                return _similar(core.model_key(sim_ctx.pick.path), base_hits, refine, base.qpm, n, s, t, seed,
+                                sim_ctx.model, playable, base)
             st.caption(f"Encoded and varied with `{sim_ctx.pick.name}`: the interpolation model (high KL) "
                        "reconstructs grooves best.")
             titles = [f"similar {i + 1} (seed {seed})" for i in range(n)]

@@ -26,8 +26,8 @@ DEFAULT_PRESETS = ("rock-1", "funk-1", "jazz-1", "hiphop-1", "latin-1")
 DEFAULTS: dict[str, Any] = {
     "mode": "sample", "qpm": 120, "repeats": 1, "present": False, "seed": 1, "temperature": 0.5,
     "n_var": 3, "similar_on": False, "similarity": 0.7, "sim_base": None, "latent_base": "random",
-    "latent_dirs": None, "steps": 7, "method": "slerp", "real_ends": False, "interp_a": None, "interp_b": None,
-    "interp_step": 1, "grid_n": 5, "real_corners": False, "corner_0": None, "corner_1": None, "corner_2": None,
+    "latent_dirs": None, "steps": 7, "method": "slerp", "interp_a": None, "interp_b": None,
+    "interp_step": 1, "grid_n": 5, "corner_0": None, "corner_1": None, "corner_2": None,
     "corner_3": None, "grid_row": 1, "grid_col": 1, "switch_at": "bar", "refine": True, "even_steps": True,
     "playable": True,
     **feel.DEFAULTS,
@@ -351,7 +351,6 @@ def _assign_new_uploads(digests: list[str]) -> None:
     """Fresh uploads become the grooves of every mode (the last two: A and B, the last four: corners)."""
     state = st.session_state
     keys = [f"upload:{d}" for d in digests]
-    state["real_ends"] = state["real_corners"] = True  # your grooves play as you made them
     state["sim_base"] = keys[-1]
     state["latent_base"] = keys[-1]
     if state["mode"] == "sample":

@@ -200,13 +200,15 @@ class FastDecoder:
         generator: torch.Generator | None,
         return_logits: bool,
         backend: str = "auto",
+        logit_bias: torch.Tensor | None = None,
         logit_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """contexts [U, N, C] -> (logits [N, U*L, 512] or None, tokens [N, U*L]).
 
         ``backend``: "torch", "numpy" or "auto" (numpy for up to ``NUMPY_MAX_BATCH`` grooves where
-        numpy's OpenBLAS can be held to one thread, else torch).  ``logit_mask`` [512] (or [N, 512]),
-        0 or -inf, is added to every step's logits before the token is chosen (playable decoding)."""
+        numpy's OpenBLAS can be held to one thread, else torch).  ``logit_bias`` [N, U*L, 512]: added
+        to every step's logits before the argmax or the draw (an anchor's weighted bias).  ``logit_mask``
+        [512] (or [N, 512]), 0 or -inf, is added after it (playable decoding)."""
         segments, batch, _ = contexts.shape
         steps = segments * segment_length
         states = self.stack.init_state(contexts)  # [U, N, 2*total], one matmul for every segment
@@ -220,11 +222,14 @@ class FastDecoder:
         if backend == "auto":
             backend = "numpy" if batch <= NUMPY_MAX_BATCH and _BLAS_THREADS is not None else "torch"
         loop = self._loop_numpy if backend == "numpy" else self._loop_torch
+        # step-major, so each step adds one contiguous row block
+        bias = None if logit_bias is None else logit_bias.float().transpose(0, 1).contiguous()
         mask = None if logit_mask is None else logit_mask.float().expand(batch, NUM_TOKENS).contiguous()
-        loop(states, context_gates, noise, temperature, segment_length, logits, tokens, mask)
+        loop(states, context_gates, noise, temperature, segment_length, logits, tokens, bias, mask)
         return (logits.transpose(0, 1) if return_logits else None), tokens.t().contiguous()
 
-    def _loop_torch(self, states, context_gates, noise, temperature, segment_length, logits, tokens, mask) -> None:
+    def _loop_torch(self, states, context_gates, noise, temperature, segment_length, logits, tokens, bias,
+                    mask) -> None:
         batch = states.shape[1]
         scores = states.new_empty(batch, NUM_TOKENS)
         buffers = self.stack.buffers(batch, states)
@@ -241,6 +246,8 @@ class FastDecoder:
             top = self.stack.step(plans[u])
             out = logit_rows[t if len(logit_rows) > 1 else 0]
             torch.addmm(self.b_out, top, self.w_out, out=out)
+            if bias is not None:  # the anchor term, kept apart from the network's own logits
+                out.add_(bias[t])
             if mask is not None:  # after any other bias on the logits: nothing unplayable is chosen
                 out.add_(mask)
             token = token_rows[t]  # also the first input of the next segment, as in MusicVAE.free_run
@@ -267,13 +274,15 @@ class FastDecoder:
             }
         return self._numpy
 
-    def _loop_numpy(self, states, context_gates, noise, temperature, segment_length, logits, tokens, mask) -> None:
+    def _loop_numpy(self, states, context_gates, noise, temperature, segment_length, logits, tokens, bias,
+                    mask) -> None:
         """The torch loop's twin in numpy; writes into the torch tensors through shared memory."""
         w = self._numpy_weights()
         sizes, total, offsets = self.stack.sizes, self.stack.total, self.stack.h_offsets
         state_rows, token_rows, logit_rows = states.numpy(), tokens.numpy(), logits.numpy()
         context_rows = context_gates.numpy() * w["scale0"]
         noise_rows = None if noise is None else noise.numpy()
+        bias_rows = None if bias is None else bias.numpy()
         mask_row = None if mask is None else mask.numpy()
         batch = state_rows.shape[1]
         gates = [np.empty((batch, 4 * size), np.float32) for size in sizes]
@@ -306,6 +315,8 @@ class FastDecoder:
                 out = logit_rows[t if len(logit_rows) > 1 else 0]
                 np.dot(h, w["w_out"], out=out)
                 out += w["b_out"]
+                if bias_rows is not None:  # the anchor term, kept apart from the network's own logits
+                    out += bias_rows[t]
                 if mask_row is not None:  # after any other bias on the logits: nothing unplayable is chosen
                     out += mask_row
                 token = token_rows[t]
@@ -360,12 +371,14 @@ class FastMusicVAE:
         generator: torch.Generator | None = None,
         return_logits: bool = False,
         backend: str = "auto",
+        logit_bias: torch.Tensor | None = None,
         logit_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """As ``MusicVAE.free_run`` without teacher tokens: (logits [N, T, 512] or None, tokens [N, T]).
 
         ``backend`` ("auto", "torch", "numpy") picks the step loop; both give the same results.
-        ``logit_mask``: as ``MusicVAE.free_run``'s."""
+        ``logit_bias`` [N, T, 512]: added to every step's logits (an anchor's weighted bias); ``logit_mask``:
+        as ``MusicVAE.free_run``'s, added after it."""
         z = z.float()
         return self.decoder.run(self.contexts(z), self.segment_length, temperature, generator, return_logits, backend,
-                                logit_mask)
+                                logit_bias, logit_mask)

@@ -165,12 +165,15 @@ class CategoricalDecoder(nn.Module):
         generator: torch.Generator | None = None,
         teacher_tokens: torch.Tensor | None = None,
         sampling_prob: float = 1.0,
+        logit_bias: torch.Tensor | None = None,
         logit_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Step by step, feeding back own samples (or, with probability 1-p, teacher tokens).
 
         Returns (logits [N, steps, 512], sampled tokens [N, steps]).  temperature 0 = argmax.
-        ``logit_mask`` [512] or [N, 512] (0 / -inf) is added to each step's logits before sampling.
+        ``logit_bias`` [N, steps, 512] is added to each step's logits before sampling (a groove's
+        anchor, ``musicvae.model.anchor``); the logits returned include it.  ``logit_mask`` [512] or
+        [N, 512] (0 / -inf) is added after it.
         """
         table = self._token_table()
         context_gates = self._context_gates(context)  # constant over the segment: computed once
@@ -184,6 +187,8 @@ class CategoricalDecoder(nn.Module):
                     gates = torch.addmm(layer.bias, state[index - 1][0], layer.weight_ih_t)
                 state[index] = layer.step(gates, state[index])
             logits = self.output(state[-1][0])
+            if logit_bias is not None:  # the anchor term: kept apart from the network's own logits
+                logits = logits + logit_bias[:, t]
             if logit_mask is not None:  # after any other bias on the logits: nothing unplayable is chosen
                 logits = logits + logit_mask
             sampled = sample_logits(logits, temperature, generator)
@@ -266,14 +271,16 @@ class MusicVAE(nn.Module):
         generator: torch.Generator | None = None,
         teacher_tokens: torch.Tensor | None = None,
         sampling_prob: float = 1.0,
+        logit_bias: torch.Tensor | None = None,
         logit_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Autoregressive decode: (logits [B, T, 512], tokens [B, T]).
 
         Segment u starts from the last token of segment u-1: sampled, or the ground truth when
         teacher tokens are given and the coin says so (scheduled sampling, spec §2.3/§2.4).
-        ``logit_mask`` [512] or [B, 512], 0 or -inf, is added to every step's logits: tokens at -inf are
-        never chosen (playable decoding, ``musicvae.evaluation.playability.playable_logit_mask``).
+        ``logit_bias`` [B, T, 512]: added to every step's logits (an anchor's weighted bias).
+        ``logit_mask`` [512] or [B, 512], 0 or -inf, is added after it: tokens at -inf are never chosen
+        (playable decoding, ``musicvae.evaluation.playability.playable_logit_mask``).
         """
         ctx = self.contexts(z)
         token = torch.full((z.shape[0],), START_TOKEN, dtype=torch.long, device=z.device)
@@ -281,8 +288,10 @@ class MusicVAE(nn.Module):
         for u in range(self.num_segments):
             span = slice(u * self.segment_length, (u + 1) * self.segment_length)
             teacher = None if teacher_tokens is None else teacher_tokens[:, span]
+            bias = None if logit_bias is None else logit_bias[:, span]
             seg_logits, seg_tokens = self.core.free_run(
-                ctx[:, u], self.segment_length, token, temperature, generator, teacher, sampling_prob, logit_mask
+                ctx[:, u], self.segment_length, token, temperature, generator, teacher, sampling_prob, bias,
+                logit_mask,
             )
             logits.append(seg_logits)
             tokens.append(seg_tokens)
