@@ -37,10 +37,10 @@ from musicvae.model.groove import GrooveVAE
 from musicvae.model.network import MusicVAE
 from musicvae.model.refine import RefineSettings, refine_latents
 from musicvae.pattern import DEFAULT_QPM, STEPS_PER_BAR, DrumPattern, roll_tensor
+from musicvae.resources import shipped
 from musicvae.training.checkpoint import load_model
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
+CHECKPOINTS_DIR = shipped("checkpoints")
 # The shipped models (issue: ship trained models): low KL samples well, high KL reconstructs.
 DEFAULT_SAMPLE_MODEL = "hier-drums_4bar_small_aug"
 DEFAULT_INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl_aug"

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from musicvae.pattern import DrumPattern
+from musicvae.resources import shipped
 
 log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS_ENV = "MUSICVAE_CHECKPOINTS_DIR"
-PRESETS_DIR = REPO_ROOT / "assets" / "presets"
+PRESETS_DIR = shipped("assets") / "presets"
 SAMPLE_MODEL = "hier-drums_4bar_small_aug"  # = api.DEFAULT_SAMPLE_MODEL (kept here to avoid importing torch early)
 INTERPOLATE_MODEL = "hier-drums_4bar_small_hikl_aug"  # = api.DEFAULT_INTERPOLATE_MODEL
 
@@ -46,7 +46,7 @@ HEADLINE_KEYS = (
 # -- models on disk --------------------------------------------------------------------------
 def checkpoints_root() -> Path:
     """``$MUSICVAE_CHECKPOINTS_DIR`` or the repository's ``checkpoints/``."""
-    return Path(os.environ.get(CHECKPOINTS_ENV) or REPO_ROOT / "checkpoints")
+    return Path(os.environ.get(CHECKPOINTS_ENV) or shipped("checkpoints"))
 
 
 def model_dir(name: str) -> Path | None:
