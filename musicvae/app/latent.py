@@ -82,7 +82,8 @@ def decode_steered(model, model_key: str, z0, alphas: dict[str, float], directio
             return _DECODED[key]
     with _LOCK:
         base = _ANCHORS.get(np.asarray(z0, np.float32).tobytes())
-    pattern = model.steered(steer(z0, alphas, directions)[None], temperature, seed, base)[0]
+    z = steer(z0, alphas, directions)[None]
+    pattern = (model.decode(z, temperature, seed) if base is None else model.steered(z, temperature, seed, base))[0]
     with _LOCK:
         _DECODED[key] = pattern
         while len(_DECODED) > MAX_DECODED:
