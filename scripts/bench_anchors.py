@@ -72,8 +72,7 @@ def anchored_exact(model: TrainedModel, grooves: list[DrumPattern], batch: int =
 
 
 def part_exact(model: TrainedModel, gmd_windows: bool = True) -> None:
-    tokens = np.load(REPO / "data" / "gmd" / "test.npz")["tokens"] if (REPO / "data/gmd/test.npz").exists() \
-        else np.load("/work/main/data/gmd/test.npz")["tokens"]
+    tokens = np.load(REPO / "data" / "gmd" / "test.npz")["tokens"]  # `musicvae prepare` output
     gmd = [DrumPattern.from_tokens(t) for t in tokens] if gmd_windows else []
     started = time.perf_counter()
     if not gmd:
