@@ -1,4 +1,4 @@
-"""Shared fixtures: the real GMD data and a tiny prepared dataset built from it."""
+"""Shared fixtures: the real GMD data and a tiny prepared dataset built from it; a nudged tiny model."""
 
 from __future__ import annotations
 
@@ -11,6 +11,24 @@ from musicvae.data.sources import default_gmd_dir
 
 REPO = Path(__file__).resolve().parent.parent
 GMD = default_gmd_dir()
+
+
+
+def nudged_tiny_model(overrides: dict | None = None):
+    """A tiny MusicVAE with a seeded random nudge on every weight: a fresh one decodes almost constant
+    tokens (its output layer starts near zero), a nudged one decodes varied grooves."""
+    import torch
+
+    from musicvae.configs import get_config
+    from musicvae.model.network import MusicVAE
+
+    torch.manual_seed(0)
+    model = MusicVAE(get_config("tiny-hier-drums_4bar", overrides).hparams).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    return model
+
 
 # A few real GMD files: train grooves, a validation groove, a test groove, and a 3/4 groove.
 SMALL_GMD_FILES = {

@@ -13,22 +13,16 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import nudged_tiny_model
 
 from musicvae.api import Anchored, TrainedModel, morph_weights
-from musicvae.configs import get_config
 from musicvae.model.anchor import anchor_biases, logit_bias
-from musicvae.model.network import MusicVAE
 from musicvae.pattern import NUM_CLASSES, DrumPattern
 
 
 @pytest.fixture(scope="module")
 def model() -> TrainedModel:
-    torch.manual_seed(0)
-    net = MusicVAE(get_config("tiny-hier-drums_4bar").hparams).eval()
-    with torch.no_grad():
-        for param in net.parameters():
-            param.add_(0.3 * torch.randn_like(param))
-    return TrainedModel(net, {"config": "tiny-hier-drums_4bar"})
+    return TrainedModel(nudged_tiny_model(), {"config": "tiny-hier-drums_4bar"})
 
 
 def grooves(steps: int, n: int = 6, seed: int = 0) -> list[DrumPattern]:

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import torch
+from conftest import nudged_tiny_model
 
 from musicvae.configs import get_config
 from musicvae.evaluation.speed import KEYS, flops_per_example
@@ -27,15 +28,6 @@ CASES = {
 }
 
 
-def nudged(overrides: dict) -> MusicVAE:
-    torch.manual_seed(0)
-    model = MusicVAE(get_config("tiny-hier-drums_4bar", overrides).hparams).eval()
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(0.3 * torch.randn_like(param))
-    return model
-
-
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Small ops on a busy 2-core machine: OpenMP's second thread only adds waiting."""
@@ -47,7 +39,7 @@ def one_thread():
 
 @pytest.fixture(params=list(CASES), scope="module")
 def pair(request) -> tuple[MusicVAE, FastMusicVAE]:
-    model = nudged(CASES[request.param])
+    model = nudged_tiny_model(CASES[request.param])
     return model, FastMusicVAE(model)
 
 
@@ -160,7 +152,7 @@ def test_numpy_path_holds_openblas_to_one_thread():
 
 
 def test_snapshot_does_not_touch_the_model():
-    model = nudged({})
+    model = nudged_tiny_model({})
     before = {k: v.clone() for k, v in model.state_dict().items()}
     FastMusicVAE(model).free_run(torch.randn(2, model.hp.z_size), 0.5)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import nudged_tiny_model
 
 from musicvae.api import TrainedModel
-from musicvae.configs import get_config
 from musicvae.evaluation.playability import (
     bar_coherence,
     drummer_figures,
@@ -91,11 +91,8 @@ def test_two_sample_accuracy_tells_different_sets_apart_and_not_alike_ones():
 @pytest.fixture(scope="module")
 def pushed() -> MusicVAE:
     """A tiny model that wants to play snare, crash and ride at once on every step."""
-    torch.manual_seed(0)
-    model = MusicVAE(get_config("tiny-hier-drums_4bar").hparams).eval()
+    model = nudged_tiny_model()
     with torch.no_grad():
-        for param in model.parameters():
-            param.add_(0.3 * torch.randn_like(param))
         model.core.output.bias[CRASH_RIDE_SNARE] += 30.0  # the argmax of nearly every step
     return model
 
