@@ -260,8 +260,7 @@ class TrainedModel(_LoadedModel):
             raise ValueError("interpolation needs at least 2 steps (both endpoints)")
         if ends is None:
             ends = self.encode_anchored([a, b], refine) if anchor else self.codes([a, b], refine)
-        anchors = [e.anchor for e in ends] if isinstance(ends, list) else None
-        codes = torch.stack([e.code for e in ends]) if anchors else ends
+        codes, anchors = codes_and_anchors(ends)
         t_np = self.morph_t(codes[0], codes[1], num_steps, method, spacing, z_offset, anchors)
         z = path_z(codes[0], codes[1], torch.from_numpy(t_np).float(), method)
         if z_offset is not None:
@@ -287,14 +286,20 @@ class TrainedModel(_LoadedModel):
         return even_t(greedy_grids, num_steps)
 
     def reconstruct(self, patterns: list[DrumPattern], refine: RefineSettings | None = None,
-                    anchor: bool = False, playable: bool = False) -> list[DrumPattern]:
+                    anchor: bool = False, playable: bool = False,
+                    codes: torch.Tensor | list[Anchored] | None = None) -> list[DrumPattern]:
         """The greedy (temperature 0) decode of each groove's code: what the model makes of it (with
-        ``anchor``: the anchored decode, which is each groove exactly)."""
+        ``anchor``: the anchored decode, which is each groove exactly).  ``codes``: the grooves' codes or
+        anchored grooves when the caller already has them (one encoding serves both decodes)."""
+        if codes is None:
+            codes = self.encode_anchored(patterns, refine) if anchor else self.codes(patterns, refine)
+        z, anchors = codes_and_anchors(codes)
         if not anchor:
-            return self.decode(self.codes(patterns, refine), 0.0, playable=playable, admit=patterns)
-        anchored = self.encode_anchored(patterns, refine)
-        return self.decode(torch.stack([g.code for g in anchored]), 0.0, anchors=[g.anchor for g in anchored],
-                           weights=np.eye(len(anchored), dtype=np.float32), playable=playable, admit=patterns)
+            return self.decode(z, 0.0, playable=playable, admit=patterns)
+        if anchors is None:
+            raise ValueError("an anchored reconstruction needs anchored codes (encode_anchored)")
+        return self.decode(z, 0.0, anchors=anchors, weights=np.eye(len(anchors), dtype=np.float32),
+                           playable=playable, admit=patterns)
 
     def grid(self, corners: list[DrumPattern], n: int, temperature: float = 0.5, seed: int | None = None,
              qpm: float | None = None, refine: RefineSettings | None = None,
@@ -306,8 +311,7 @@ class TrainedModel(_LoadedModel):
         weighs ``fade`` of its bilinear weight, so at temperature 0 the corner cells are the corners)."""
         if codes is None:
             codes = self.encode_anchored(corners, refine) if anchor else self.codes(corners, refine)
-        anchors = [c.anchor for c in codes] if isinstance(codes, list) else None
-        z = torch.stack([c.code for c in codes]) if anchors else torch.as_tensor(codes)
+        z, anchors = codes_and_anchors(codes)
         return self.decode(bilinear_z(z.numpy(), n), temperature, seed, qpm=corners[0].qpm if qpm is None else qpm,
                            anchors=anchors, weights=fade(bilinear_weights(n)) if anchors else None,
                            playable=playable, admit=corners)
@@ -392,6 +396,14 @@ class GrooveModel(_LoadedModel):
             grooved.hits = pattern.hits.copy()  # the model read them as controls: already the same
             results.append(grooved)
         return results
+
+
+def codes_and_anchors(codes) -> tuple[torch.Tensor, list[Anchor] | None]:
+    """Codes [N, Z] (tensor or array) -> (them, None); anchored grooves (list of :class:`Anchored`) ->
+    (their codes stacked, their anchors)."""
+    if isinstance(codes, list):
+        return torch.stack([c.code for c in codes]), [c.anchor for c in codes]
+    return torch.as_tensor(codes), None
 
 
 def morph_weights(t) -> np.ndarray:

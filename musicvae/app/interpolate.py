@@ -37,12 +37,10 @@ def _interpolate(model_key: str, hits: bytes, steps: int, method: str, temperatu
     """(patterns, the model's own endpoint reconstructions at T=0) for the interpolation A -> B in z space;
     the ends are encoded once, anchored (refined when the switch is on), and serve both: the morph starts
     on A and ends on B exactly (the anchors fade along it), the reconstructions are the model's alone."""
-    import torch
-
     a, b = (DrumPattern(h) for h in _grids(hits, _model.num_steps))
     ends = _anchored(model_key, hits, refine, _model)
     return (_model.interpolate(a, b, steps, method, temperature, seed, spacing=spacing, ends=ends),
-            _model.decode(torch.stack([g.code for g in ends]), 0.0))
+            _model.reconstruct([a, b], codes=ends))
 
 
 def clicked(chart_key: str, cols: int, last_key: str) -> int | None:

@@ -320,9 +320,10 @@ def _anchor_start(ctx: ui.Context, base: DrumPattern) -> np.ndarray:
     """The user groove's code, its anchor registered for the decodes steered from it."""
     [anchored] = encode_anchored(ctx, [base])
     z0 = anchored.code.numpy()
+    key = z0.astype(np.float32).tobytes()
     with _LOCK:
-        _ANCHORS[z0.astype(np.float32).tobytes()] = anchored
-        _ANCHORS.move_to_end(z0.astype(np.float32).tobytes())
+        _ANCHORS[key] = anchored
+        _ANCHORS.move_to_end(key)
         while len(_ANCHORS) > MAX_ANCHORS:
             _ANCHORS.popitem(last=False)
     return z0

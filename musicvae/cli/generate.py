@@ -108,10 +108,11 @@ def _reconstruct(model, args, refine) -> int:
     if not args.input_midi_1:
         raise ValueError("--mode reconstruct needs --input_midi_1")
     source = _load_input(args.input_midi_1, args.window_1, args.drum_channel)
-    [recon] = model.reconstruct([source], refine, playable=args.playable)
+    codes = model.encode_anchored([source], refine) if args.anchor else None  # one encoding for both decodes
+    [recon] = model.reconstruct([source], refine, playable=args.playable, codes=codes)
     outputs = {"input": source, "recon": recon}
     if args.anchor:
-        [outputs["anchored"]] = model.reconstruct([source], refine, anchor=True, playable=args.playable)
+        [outputs["anchored"]] = model.reconstruct([source], anchor=True, playable=args.playable, codes=codes)
     _write_beside_input(args, outputs)
     f1 = float(window_f1(source.hits[None], recon.hits[None])[0])
     how = f"refined, {args.refine_steps} steps" if refine else "plain encoder"
