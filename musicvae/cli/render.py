@@ -30,9 +30,9 @@ def run(args) -> int:
         data = Path(args.input).read_bytes()
     except OSError as error:
         raise FileNotFoundError(f"{args.input}: cannot read the file ({error.strerror})") from None
-    wav = render_midi_offline(data, args.qpm, args.repeats, args.soundfont, args.sample_rate)
+    synth = DrumSynth(args.soundfont, args.sample_rate)  # loaded once: checks the soundfont, names the kit
+    wav = render_midi_offline(data, args.qpm, args.repeats, synth=synth)
     out = atomic_write_bytes(args.output, wav)
     samples, rate = decode_wav(wav)
-    print(f"{out}: {len(samples) / rate:.1f} s, {DrumSynth(args.soundfont, args.sample_rate).description}, "
-          "rendered by the fluidsynth program (midi2audio)")
+    print(f"{out}: {len(samples) / rate:.1f} s, {synth.description}, rendered by the fluidsynth program (midi2audio)")
     return 0

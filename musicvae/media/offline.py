@@ -67,12 +67,17 @@ def events_midi(events: list[audio.NoteEvent], seconds: float) -> mido.MidiFile:
 
 
 def render_midi_offline(midi_bytes: bytes, qpm: float | None = None, repeats: int = 1,
-                        soundfont: str | Path | None = None, sample_rate: int = audio.SAMPLE_RATE) -> bytes:
+                        soundfont: str | Path | None = None, sample_rate: int = audio.SAMPLE_RATE,
+                        synth: audio.DrumSynth | None = None) -> bytes:
     """MIDI file bytes -> WAV bytes (mono 16-bit, peak -1 dBFS) through midi2audio; as
-    :func:`audio.render_midi`: ``qpm`` rescales the file's first tempo, the decay rings out."""
+    :func:`audio.render_midi`: ``qpm`` rescales the file's first tempo, the decay rings out.
+    ``synth``: the soundfont and sample rate already resolved and loaded (else from ``soundfont`` and
+    ``sample_rate``)."""
     from midi2audio import FluidSynth
 
-    synth = audio.DrumSynth(soundfont, sample_rate)  # resolves and loads the soundfont: no silent fallback
+    if synth is None:  # resolves and loads the soundfont: no silent fallback
+        synth = audio.DrumSynth(soundfont, sample_rate)
+    sample_rate = synth.sample_rate
     if shutil.which("fluidsynth") is None:
         raise audio.AudioError("The fluidsynth program is not installed: `sudo apt-get install fluidsynth`.")
     events, seconds = audio.midi_events(midi_bytes, qpm)
