@@ -41,8 +41,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.stamp-runtime: requirements.txt pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install -q -r requirements.txt
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q -r requirements.txt  # = -e . (the package, dependencies from pyproject.toml)
 	touch $@
 
 $(VENV)/.stamp-test: requirements-test.txt $(VENV)/.stamp-runtime
